@@ -1,0 +1,1 @@
+"""mockinterview: a mock technical interviewer that grades free-text answers."""

@@ -1,0 +1,1 @@
+"""The question bank: YAML files of questions with rubrics, follow-ups and hints."""

@@ -1,0 +1,111 @@
+"""The pydantic schema every bank YAML file is validated against."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.grading.schemas import RubricPoint
+
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class Difficulty(StrEnum):
+    easy = "easy"
+    medium = "medium"
+    hard = "hard"
+
+    @property
+    def level(self) -> int:
+        return {"easy": 0, "medium": 1, "hard": 2}[self.value]
+
+    @classmethod
+    def from_level(cls, level: int) -> Difficulty:
+        return [cls.easy, cls.medium, cls.hard][max(0, min(2, level))]
+
+
+class QuestionType(StrEnum):
+    conceptual = "conceptual"
+    scenario = "scenario"
+    design = "design"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class RubricItem(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    point: str = Field(min_length=10)
+    weight: float = Field(gt=0)
+    essential: bool = False
+
+
+class FollowUp(_Strict):
+    question: str = Field(min_length=10)
+    probes: str | None = None
+    deeper: bool = False
+
+    @model_validator(mode="after")
+    def _probes_or_deeper(self) -> FollowUp:
+        if bool(self.probes) == self.deeper:
+            raise ValueError("a follow-up needs exactly one of `probes: <rubric id>` or `deeper: true`")
+        return self
+
+
+class BankQuestion(_Strict):
+    id: str
+    track: str
+    topic: str
+    difficulty: Difficulty
+    type: QuestionType
+    tags: list[str] = Field(default_factory=list)
+    question: str = Field(min_length=10)
+    reference_answer: str = Field(min_length=40)
+    rubric: list[RubricItem] = Field(min_length=3, max_length=6)
+    follow_ups: list[FollowUp] = Field(min_length=1, max_length=3)
+    hints: list[str] = Field(min_length=1, max_length=2)
+    sources: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, value: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise ValueError("ids are lowercase words joined by hyphens, e.g. mlops-deployment-01")
+        return value
+
+    @model_validator(mode="after")
+    def _rubric_consistency(self) -> BankQuestion:
+        ids = [r.id for r in self.rubric]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rubric ids: {', '.join(dupes)}")
+        if not any(r.essential for r in self.rubric):
+            raise ValueError("at least one rubric point must be essential")
+        unknown = [f.probes for f in self.follow_ups if f.probes and f.probes not in ids]
+        if unknown:
+            raise ValueError(f"follow_ups probe unknown rubric ids: {', '.join(map(str, unknown))}")
+        return self
+
+    @property
+    def content_hash(self) -> str:
+        """Stable hash of everything a candidate could be asked or graded against."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def rubric_points(self) -> list[RubricPoint]:
+        return [
+            RubricPoint(id=r.id, text=r.point, weight=r.weight, essential=r.essential)
+            for r in self.rubric
+        ]
+
+    def follow_up_for(self, point_id: str) -> FollowUp | None:
+        return next((f for f in self.follow_ups if f.probes == point_id), None)
+
+
+class BankFile(_Strict):
+    questions: list[BankQuestion] = Field(min_length=1)

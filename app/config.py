@@ -1,0 +1,126 @@
+"""All configuration, from environment variables prefixed ``MOCKINTERVIEW_`` (or a ``.env`` file).
+
+Everything has a default that works on one machine with nothing configured: a SQLite file in
+``./data``, the bundled all-MiniLM-L6-v2 embedding model, and no LLM judge. Setting
+``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (as the openai client reads them) and
+``MOCKINTERVIEW_JUDGE_MODEL`` switches the rubric judge on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MOCKINTERVIEW_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """SQLAlchemy URL. Empty means ``sqlite:///<data_dir>/mockinterview.db``."""
+
+    bank_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    """Extra question-bank folders (comma-separated), validated like the bundled bank."""
+    bundled_bank: bool = True
+    prompts_dir: Path = REPO_ROOT / "prompts"
+
+    embedding_model: str = ""
+    """A sentence-transformers model path or name; empty means the bundled all-MiniLM-L6-v2."""
+    embedding_cache_dir: Path | None = None
+    embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
+
+    judge_model: str = ""
+    """Model name for the rubric LLM judge; empty turns the judge off."""
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MOCKINTERVIEW_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MOCKINTERVIEW_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+    )
+    judge_prompt_version: str = "v1"
+    judge_timeout_s: float = Field(default=30.0, gt=0)
+    judge_max_retries: int = Field(default=3, ge=0, le=10)
+    judge_concurrency: int = Field(default=8, ge=1, le=256)
+    judge_cache: bool = True
+    judge_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    """Weight of the judge score in the blended score (the rest is the embedding score)."""
+    disagreement_margin: float = Field(default=1.5, gt=0, le=5)
+    """Judge and embedding scores further apart than this flag the turn for review."""
+
+    shadow_judge_model: str = ""
+    shadow_prompt_version: str = ""
+
+    reviewer_token: SecretStr | None = None
+    max_answer_chars: int = Field(default=8000, ge=100, le=100_000)
+    max_follow_ups: int = Field(default=2, ge=0, le=5)
+    follow_up_threshold: float = Field(default=0.45, ge=0, le=1)
+    """A rubric point whose coverage falls below this counts as missed (follow-up candidate)."""
+    default_num_questions: int = Field(default=5, ge=1, le=50)
+    recent_sessions_window: int = Field(default=5, ge=0, le=100)
+    cookie_secure: bool = False
+
+    @field_validator("bank_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p.strip()) for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("bank_dirs")
+    @classmethod
+    def _dirs_exist(cls, value: list[Path]) -> list[Path]:
+        missing = [str(p) for p in value if not p.is_dir()]
+        if missing:
+            raise ValueError(f"bank folder(s) not found: {', '.join(missing)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as postgresql+psycopg://host/db")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # psycopg 3 is the driver we ship; plain URLs would ask for psycopg2.
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _judge_needs_endpoint(self) -> Settings:
+        if self.judge_model and not (self.openai_api_key or self.openai_base_url):
+            raise ValueError(
+                "MOCKINTERVIEW_JUDGE_MODEL is set but neither OPENAI_API_KEY nor "
+                "OPENAI_BASE_URL is: the judge has no endpoint to call"
+            )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mockinterview.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def judge_enabled(self) -> bool:
+        return bool(self.judge_model)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.embedding_cache_dir or (self.data_dir / "cache")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,76 @@
+"""What a running process holds: settings, database, bank, grader and the interview engine.
+
+One :class:`AppContext` is built per process (the API server or a CLI command). It holds no
+session state, so any number of processes can serve the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.bank.loader import Bank, bank_folders, load_bank
+from app.config import Settings
+from app.db.base import make_engine, make_sessionmaker
+from app.db.migrate import upgrade
+from app.grading.service import Grader
+from app.interview.service import InterviewService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    bank: Bank
+    grader: Grader | None = None
+    grader_error: str | None = None
+    loaded: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def interviews(self) -> InterviewService:
+        return InterviewService(self.settings, self.bank, self.grader)
+
+    def load_grader(self) -> None:
+        """Load the embedding model (seconds) and wire the judge; sets ``loaded`` when done."""
+        try:
+            self.grader = build_grader(self.settings, self.session_factory)
+        except Exception as exc:  # reported by /readyz and by every grading as ungraded
+            log.exception("could not load the grader")
+            self.grader_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.loaded.set()
+
+
+def build_grader(settings: Settings, session_factory: sessionmaker[Session] | None) -> Grader:
+    from app.grading.audit import DatabaseAudit
+    from app.grading.batching import MicroBatcher
+    from app.grading.calibration import Calibration
+    from app.grading.embedding import Encoder
+    from app.grading.embedding_grader import EmbeddingGrader
+
+    encoder = Encoder(settings.embedding_model, settings.cache_dir)
+    embedding = EmbeddingGrader(encoder, Calibration.load())
+    batcher = MicroBatcher(embedding, window_ms=settings.embedding_batch_window_ms)
+    judge = None
+    if settings.judge_enabled:
+        from app.grading.judge import Judge
+
+        audit = DatabaseAudit(session_factory) if session_factory is not None else None
+        judge = Judge(settings, audit=audit)
+    return Grader(settings, embedding, judge, batcher)
+
+
+def build_context(settings: Settings, *, migrate: bool | None = None) -> AppContext:
+    """Open the database (migrating the embedded SQLite default) and load the bank."""
+    bank, _ = load_bank(bank_folders(settings.bank_dirs, settings.bundled_bank))
+    engine = make_engine(settings.sqlalchemy_url)
+    if migrate if migrate is not None else settings.is_sqlite:
+        upgrade(settings.sqlalchemy_url)
+    return AppContext(settings, engine, make_sessionmaker(engine), bank)

@@ -1,0 +1,1 @@
+"""Database plumbing shared by the domain packages: the declarative base, engines, sessions."""

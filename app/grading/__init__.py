@@ -1,0 +1,1 @@
+"""Grading: embedding evidence, the rubric LLM judge, and how they combine."""

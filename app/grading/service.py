@@ -1,0 +1,185 @@
+"""The grading interface the rest of the product uses: embedding evidence + rubric LLM judge.
+
+``Grader.grade`` always returns a :class:`GradeResult` whose status says plainly how it was
+made: ``graded`` (judge and embeddings), ``embedding_only`` (no judge, or the judge failed) or
+``unscored``. It raises only when even the embedding evidence could not be computed, so the
+caller can keep the answer as ``ungraded`` and grade it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from app.config import Settings
+from app.grading.injection import looks_like_injection
+from app.grading.rubric import derive_points
+from app.grading.schemas import (
+    EmbeddingEvidence,
+    GraderVersions,
+    GradeInput,
+    GradeResult,
+    GradeStatus,
+    JudgeOutcome,
+    LLMCallRecord,
+    PointResult,
+    Verdict,
+    passed,
+    round_score,
+)
+
+if TYPE_CHECKING:
+    from app.grading.batching import MicroBatcher
+    from app.grading.embedding_grader import EmbeddingGrader
+    from app.grading.judge import Judge
+
+current_turn_id: ContextVar[str | None] = ContextVar("current_turn_id", default=None)
+"""The turn being graded, so audit records of LLM calls can point at it."""
+
+AuditSink = Callable[[LLMCallRecord], Awaitable[None] | None]
+
+MSG_EMBEDDING_ONLY_OFF = (
+    "Scored by embedding similarity only: no LLM judge is configured, so the rubric points "
+    "were matched by meaning, not read by a judge."
+)
+MSG_JUDGE_FAILED = (
+    "Scored by embedding similarity only: the LLM judge {why}, so this score did not get a "
+    "judge's reading. It can be regraded later."
+)
+MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
+MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
+
+
+class Grader:
+    """Combines the embedding grader (always on) with the LLM judge (when configured)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedding: EmbeddingGrader,
+        judge: Judge | None = None,
+        batcher: MicroBatcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedding = embedding
+        self.judge = judge
+        self.batcher = batcher
+
+    @property
+    def mode(self) -> str:
+        return "hybrid" if self.judge is not None else "embedding"
+
+    def versions(self, judged: bool) -> GraderVersions:
+        return GraderVersions(
+            embedding_model=self.embedding.encoder.name,
+            calibration=self.embedding.calibration.version,
+            prompt=self.settings.judge_prompt_version if judged else None,
+            judge_model=self.settings.judge_model if judged else None,
+        )
+
+    async def _embedding(self, inp: GradeInput) -> EmbeddingEvidence:
+        if self.batcher is not None:
+            return await self.batcher.grade(inp)
+        return (await asyncio.to_thread(self.embedding.grade_batch, [inp]))[0]
+
+    async def grade(self, inp: GradeInput) -> GradeResult:
+        if not inp.rubric:
+            inp = inp.model_copy(update={"rubric": derive_points(inp.reference_answer)})
+        evidence = await self._embedding(inp)
+        if evidence.non_answer:
+            return self._result(inp, evidence, None, GradeStatus.graded, MSG_NON_ANSWER)
+        if self.judge is None:
+            return self._result(inp, evidence, None, GradeStatus.embedding_only, MSG_EMBEDDING_ONLY_OFF)
+        outcome = await self.judge.judge(inp)
+        if outcome.status == "ok" and outcome.verdict is not None:
+            return self._result(inp, evidence, outcome, GradeStatus.graded, MSG_HYBRID)
+        why = (
+            "replied with output that could not be parsed"
+            if outcome.status == "parse_error"
+            else f"could not be reached ({outcome.error or outcome.status})"
+        )
+        return self._result(
+            inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why)
+        )
+
+    async def grade_many(self, inputs: Sequence[GradeInput]) -> list[GradeResult]:
+        return list(await asyncio.gather(*(self.grade(i) for i in inputs)))
+
+    def _result(
+        self,
+        inp: GradeInput,
+        evidence: EmbeddingEvidence,
+        outcome: JudgeOutcome | None,
+        status: GradeStatus,
+        message: str,
+    ) -> GradeResult:
+        verdict = outcome.verdict if outcome is not None and outcome.status == "ok" else None
+        points = [p.model_copy() for p in evidence.points]
+        flags: list[str] = []
+        if looks_like_injection(inp.answer):
+            flags.append("suspected_injection")
+        if outcome is not None and verdict is None:
+            flags.append(f"judge_{outcome.status}")
+
+        judge_score = None
+        if verdict is not None:
+            judge_score = round_score(verdict.score)
+            by_id = {p.id: p for p in verdict.points}
+            for p in points:
+                jp = by_id.get(p.id)
+                if jp is not None:
+                    p.judge_verdict = jp.verdict
+                    p.judge_quote = jp.quote or None
+                    p.verdict = jp.verdict
+                    if jp.quote:
+                        p.evidence = jp.quote
+            w = self.settings.judge_weight
+            score = round_score(w * verdict.score + (1 - w) * evidence.score)
+            if abs(verdict.score - evidence.score) > self.settings.disagreement_margin:
+                flags.append("judge_disagreement")
+        else:
+            score = round_score(evidence.score)
+
+        covered = [p for p in points if p.verdict in (Verdict.covered, Verdict.partial)]
+        missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
+        strengths = [
+            f"{p.text} ({p.verdict.value}: \u201c{p.evidence}\u201d)" if p.evidence else p.text
+            for p in covered
+        ]
+        gaps = [f"{p.text} ({'incorrect' if p.verdict is Verdict.wrong else 'not addressed'})" for p in missed]
+        if verdict is not None:
+            strengths = verdict.strengths or strengths
+            gaps = verdict.gaps or gaps
+        improvement = (verdict.improvement if verdict is not None else "") or _improvement(points)
+        return GradeResult(
+            score=score,
+            status=status,
+            passed=passed(score),
+            points=points,
+            embedding_score=round_score(evidence.score),
+            judge_score=judge_score,
+            reference_similarity=round(evidence.reference_similarity, 3),
+            strengths=strengths,
+            gaps=gaps,
+            improvement=improvement,
+            follow_up=(verdict.follow_up or None) if verdict is not None else None,
+            flags=flags,
+            status_message=message,
+            versions=self.versions(judged=verdict is not None),
+        )
+
+
+def _improvement(points: Sequence[PointResult]) -> str:
+    """One concrete next step: the most important rubric point the answer missed."""
+    missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong, Verdict.partial)]
+    if not missed:
+        return "All rubric points were covered; tighten the answer with a concrete example."
+    order = {Verdict.wrong: 0, Verdict.missing: 1, Verdict.partial: 2}
+    worst = min(missed, key=lambda p: (order[p.verdict], p.coverage))
+    if worst.verdict is Verdict.wrong:
+        return f"Correct this point: {worst.text}"
+    if worst.verdict is Verdict.partial:
+        return f"Make this point explicitly and completely: {worst.text}"
+    return f"Cover this point next time: {worst.text}"

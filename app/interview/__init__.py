@@ -1,0 +1,1 @@
+"""Interview sessions: the engine that asks, grades, follows up and reports."""

@@ -1,0 +1,132 @@
+"""Request and response bodies of the interview API.
+
+Field names here are a public contract (clients and scripts rely on them): a session starts
+with ``track``, ``topics``, ``difficulty``, ``num_questions`` and ``mode``; the reply carries
+``session_id``, ``token`` and ``question`` (``turn_id``, ``text``); an answer is posted as
+``turn_id`` and ``answer``; a grading carries ``score`` (0-5).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.grading.schemas import GradeResult
+
+Mode = Literal["practice", "interview"]
+DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
+
+# Control characters other than tab, newline and carriage return have no place in an answer.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"{what} contains control characters; send plain text")
+    return value
+
+
+class SessionStart(BaseModel):
+    track: str = Field(default="mlops", examples=["mlops"])
+    topics: list[str] = Field(default_factory=list, examples=[["deployment", "monitoring-drift"]])
+    difficulty: DifficultyChoice = "adaptive"
+    num_questions: int = Field(default=5, ge=1, le=30)
+    mode: Mode = "practice"
+    seed: int | None = Field(default=None, description="Fixes the question order (for tests).")
+    candidate_name: str | None = Field(default=None, max_length=200)
+
+
+class QuestionOut(BaseModel):
+    turn_id: str
+    text: str
+    question_id: str
+    topic: str
+    difficulty: str
+    is_follow_up: bool
+    parent_turn_id: str | None = None
+    number: int
+    """1-based number of the main question this turn belongs to."""
+    total: int
+    hints_available: int
+
+
+class SessionStarted(BaseModel):
+    session_id: str
+    token: str
+    """Secret session token: send it as ``Authorization: Bearer <token>``."""
+    candidate_token: str
+    """Identifies the candidate across sessions (send as ``X-Candidate-Token`` when starting)."""
+    mode: Mode
+    num_questions: int
+    question: QuestionOut
+
+
+class AnswerIn(BaseModel):
+    turn_id: str = Field(min_length=1, max_length=64)
+    answer: str
+    idempotency_key: str | None = Field(default=None, max_length=128)
+
+    @field_validator("answer")
+    @classmethod
+    def _answer_text(cls, value: str) -> str:
+        check_text(value, "answer")
+        if not value.strip():
+            raise ValueError("answer is empty; write an answer, or use skip or \"I don't know\"")
+        return value
+
+
+class TurnRef(BaseModel):
+    turn_id: str = Field(min_length=1, max_length=64)
+
+
+class AnswerOut(BaseModel):
+    turn_id: str
+    grading_status: str
+    grading: GradeResult | None = None
+    """Present in practice mode once graded; interview mode keeps feedback for the report."""
+    next_question: QuestionOut | None = None
+    finished: bool
+    message: str = ""
+
+
+class HintOut(BaseModel):
+    turn_id: str
+    hint: str
+    hints_used: int
+    hints_left: int
+
+
+class TurnOut(BaseModel):
+    turn_id: str
+    position: int
+    question_id: str
+    question_text: str
+    topic: str
+    difficulty: str
+    is_follow_up: bool
+    parent_turn_id: str | None
+    status: str
+    answer: str | None
+    grading_status: str
+    score: float | None = None
+    grading: GradeResult | None = None
+    hints_used: int
+    asked_at: datetime
+    answered_at: datetime | None
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    track: str
+    topics: list[str]
+    difficulty: str
+    num_questions: int
+    mode: Mode
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    current_question: QuestionOut | None
+    turns: list[TurnOut]

@@ -1,0 +1,131 @@
+"""The terminal interview: the same engine and database as the API, driven by lines of text.
+
+Each answer is one line. Commands: ``/skip``, ``/hint``, ``/idk`` (I don't know), ``/quit``
+(finish now and show the report). End of input finishes the session too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, TextIO
+
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from app.errors import AppError
+from app.grading.schemas import GradeResult, Verdict
+from app.interview.schemas import SessionStart
+from app.interview.service import IDK_ANSWER
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+    from app.interview.models import InterviewSession, Turn
+
+VERDICT_MARK = {Verdict.covered: "[green]covered[/]", Verdict.partial: "[yellow]partial[/]",
+                Verdict.missing: "[red]missing[/]", Verdict.wrong: "[red]wrong[/]"}
+
+
+def print_feedback(console: Console, result: GradeResult) -> None:
+    band = "pass" if result.passed else "below the pass mark"
+    lines = [f"[bold]Score {result.score if result.score is not None else 'unscored'} / 5[/] ({band})",
+             f"[dim]{result.status_message}[/]"]
+    for p in result.points:
+        evidence = f' - "{p.evidence}"' if p.evidence and p.verdict in (Verdict.covered, Verdict.partial) else ""
+        lines.append(f"  {VERDICT_MARK[p.verdict]}: {p.text}{evidence}")
+    if result.improvement:
+        lines.append(f"[bold]Next time:[/] {result.improvement}")
+    console.print(Panel("\n".join(lines), title="Feedback", expand=False), highlight=False)
+
+
+def print_report(console: Console, report: dict[str, Any]) -> None:
+    overall = report.get("overall_score")
+    table = Table(title=f"Report - overall {overall if overall is not None else 'n/a'} / 5"
+                  + ("" if report.get("passed") is None else (" (pass)" if report["passed"] else " (not yet a pass)")))
+    table.add_column("topic")
+    table.add_column("score")
+    for topic, score in report.get("topic_scores", {}).items():
+        table.add_row(topic, f"{score}")
+    console.print(table)
+    for gap in report.get("gaps", [])[:5]:
+        console.print(f"  to work on: {gap['point']}", highlight=False)
+    for rec in report.get("recommended", []):
+        console.print(f"  practise next: [{rec['topic']}] {rec['question']}", highlight=False)
+    if report.get("ungraded_turns"):
+        console.print(f"  {len(report['ungraded_turns'])} answer(s) are saved but not graded yet "
+                      "(run `mockinterview regrade`).")
+
+
+class TerminalInterview:
+    def __init__(self, ctx: AppContext, console: Console, stdin: TextIO, answer_model: type[BaseModel]):
+        self.ctx = ctx
+        self.console = console
+        self.stdin = stdin
+        self.answer_model = answer_model
+        self.service = ctx.interviews
+
+    def _read(self) -> str | None:
+        self.console.print("[bold cyan]> [/]", end="")
+        line = self.stdin.readline()
+        if not line:
+            return None
+        return line.rstrip("\n")
+
+    def _ask(self, session: InterviewSession, turn: Turn) -> None:
+        q = self.service.question_out(session, turn)
+        label = "Follow-up" if q.is_follow_up else f"Question {q.number}/{q.total}"
+        self.console.print(Panel(q.text, title=f"{label} - {q.topic} ({q.difficulty})", expand=False), highlight=False)
+
+    def run(self, params: SessionStart) -> None:
+        asyncio.run(self._run(params))
+
+    async def _run(self, params: SessionStart) -> None:
+        with self.ctx.session_factory() as db:
+            started = self.service.start(db, params)
+            db.commit()
+            session = started.session
+            self.console.print(f"Session {session.id} ({params.mode} mode). Commands: /skip /hint /idk /quit")
+            turn: Turn | None = started.turn
+            while turn is not None:
+                self._ask(session, turn)
+                line = self._read()
+                command = (line or "/quit").strip()
+                try:
+                    if command == "/quit":
+                        break
+                    if command == "/hint":
+                        _, hint, left = self.service.hint(db, session, turn.id)
+                        db.commit()
+                        self.console.print(f"[yellow]Hint:[/] {hint} ({left} left)", highlight=False)
+                        continue
+                    if command == "/skip":
+                        turn = self.service.skip(db, session, turn.id)
+                        db.commit()
+                        continue
+                    text = IDK_ANSWER if command == "/idk" else line or ""
+                    try:
+                        self.answer_model.model_validate({"turn_id": turn.id, "answer": text})
+                    except ValidationError as exc:
+                        self.console.print(f"[red]{exc.errors()[0]['msg'].removeprefix('Value error, ')}[/]")
+                        continue
+                    turn = await self._answer(db, session, turn, text)
+                except AppError as exc:
+                    self.console.print(f"[red]{exc.message}[/]")
+            report = self.service.finish(db, session)
+            db.commit()
+            print_report(self.console, report)
+
+    async def _answer(self, db: Any, session: InterviewSession, turn: Turn, text: str) -> Turn | None:
+        recorded = self.service.record_answer(db, session, turn.id, text)
+        db.commit()  # kept before grading
+        with self.console.status("grading..."):
+            result = await self.service.grade_turn(db, session, recorded.turn)
+        db.commit()
+        if result is None:
+            self.console.print("[yellow]Your answer is saved but could not be graded now.[/]")
+        elif session.mode == "practice":
+            print_feedback(self.console, result)
+        next_turn = self.service.advance(db, session, recorded.turn, result)
+        db.commit()
+        return next_turn

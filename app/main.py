@@ -1,0 +1,86 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.bank.routes import router as bank_router
+from app.config import Settings, get_settings
+from app.context import AppContext, build_context
+from app.errors import AppError
+from app.grading.routes import router as grading_router
+from app.interview.routes import router as interview_router
+from app.review.routes import router as review_router
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return f"request body is not valid JSON: {err.get('ctx', {}).get('error', err['msg'])}"
+        loc = ".".join(str(p) for p in err["loc"] if p != "body")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
+    """Build the app. Tests pass a ready ``context``; the server builds one at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if context is None:
+            ctx = build_context(settings or get_settings())
+            app.state.ctx = ctx
+            # Loading the embedding model takes seconds: /healthz answers at once, /readyz
+            # turns ready when it is loaded, and gradings wait for it.
+            threading.Thread(target=ctx.load_grader, name="load-grader", daemon=True).start()
+            yield
+            ctx.engine.dispose()
+        else:
+            yield
+
+    app = FastAPI(
+        title="mockinterview",
+        version="0.1.0",
+        description="Mock technical interviews with graded free-text answers.",
+        lifespan=lifespan,
+    )
+    if context is not None:
+        app.state.ctx = context
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": _validation_message(exc), "errors": exc.errors()},
+            status_code=422,
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        ctx: AppContext = request.app.state.ctx
+        if ctx.grader is not None:
+            return JSONResponse({"status": "ready", "grader": ctx.grader.mode, "bank_version": ctx.bank.version})
+        reason = ctx.grader_error or "loading the embedding model"
+        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+
+    app.include_router(interview_router)
+    app.include_router(grading_router)
+    app.include_router(bank_router)
+    app.include_router(review_router)
+    return app

@@ -1,0 +1,1 @@
+"""End-of-session feedback reports."""

@@ -1,0 +1,96 @@
+"""The end-of-session feedback report, built from the stored turns (never from memory)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import mean
+from typing import TYPE_CHECKING, Any
+
+from app.bank.loader import Bank
+from app.grading.schemas import PASS_MARK, Verdict, round_score
+
+if TYPE_CHECKING:
+    from app.interview.models import InterviewSession
+
+
+def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
+    turns = list(session.turns)
+    mains = [t for t in turns if not t.is_follow_up]
+    follow_ups = {t.id: [f for f in turns if f.parent_turn_id == t.id] for t in mains}
+
+    question_scores: list[float] = []
+    per_topic: dict[str, list[float]] = defaultdict(list)
+    strengths: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    ungraded: list[str] = []
+    statuses: dict[str, int] = defaultdict(int)
+
+    for main in mains:
+        if main.status == "unanswered":
+            continue
+        if main.status == "skipped":
+            score: float | None = 0.0
+        elif main.score is None:
+            ungraded.append(main.id)
+            continue
+        else:
+            # A follow-up that covers what the main answer missed earns back part of the gap.
+            fu_scores = [f.score for f in follow_ups[main.id] if f.score is not None and f.probes_point]
+            score = main.score
+            if fu_scores:
+                score = main.score + 0.25 * max(0.0, mean(fu_scores) - main.score)
+        question_scores.append(score)
+        per_topic[main.topic].append(score)
+
+    for t in turns:
+        statuses[t.grading_status] += 1
+        grading = t.grading or {}
+        for point in grading.get("points", []):
+            item = {"turn_id": t.id, "question_id": t.question_id, "point": point["text"], "evidence": point.get("evidence")}
+            if point["verdict"] in (Verdict.covered.value,):
+                strengths.append(item)
+            elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value):
+                gaps.append(item | {"verdict": point["verdict"]})
+
+    overall = round_score(mean(question_scores)) if question_scores else None
+    topic_scores = {k: round_score(mean(v)) for k, v in sorted(per_topic.items())}
+    asked = {t.question_id for t in turns}
+    weakest = sorted(topic_scores, key=lambda k: topic_scores[k])
+    focus = weakest[:2] or list(session.topics) or bank.topics(session.track)
+    recommended = [
+        {"question_id": q.id, "topic": q.topic, "difficulty": q.difficulty.value, "question": q.question}
+        for q in sorted(bank.for_track(session.track), key=lambda q: (focus.index(q.topic) if q.topic in focus else 99, q.id))
+        if q.id not in asked and q.topic in focus
+    ][:3]
+
+    transcript = [
+        {
+            "turn_id": t.id,
+            "question_id": t.question_id,
+            "question": t.question_text,
+            "topic": t.topic,
+            "is_follow_up": t.is_follow_up,
+            "status": t.status,
+            "answer": t.answer_text,
+            "grading_status": t.grading_status,
+            "score": t.score,
+            "grading": t.grading,
+        }
+        for t in turns
+    ]
+    return {
+        "session_id": session.id,
+        "track": session.track,
+        "mode": session.mode,
+        "overall_score": overall,
+        "passed": None if overall is None else overall >= PASS_MARK,
+        "questions_answered": len(question_scores),
+        "questions_planned": session.num_questions,
+        "topic_scores": topic_scores,
+        "strengths": strengths,
+        "gaps": gaps,
+        "recommended": recommended,
+        "ungraded_turns": ungraded,
+        "grading_statuses": dict(statuses),
+        "transcript": transcript,
+    }

@@ -1,0 +1,49 @@
+"""Reviewer API (``/api/review``), behind the reviewer token from settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.deps import InterviewsDep, Reviewer, SessionDep
+from app.grading.schemas import GradeResult
+from app.review import service
+from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
+
+router = APIRouter(prefix="/api/review", tags=["review"])
+
+
+@router.get("/turns", response_model=list[ReviewTurn])
+def list_turns(
+    _: Reviewer,
+    db: SessionDep,
+    flagged: bool | None = None,
+    grading_status: str | None = None,
+    topic: str | None = None,
+    flag: str | None = None,
+    limit: int = 100,
+) -> list[ReviewTurn]:
+    """Answered turns, newest first, filtered by flag, grading status or topic."""
+    turns = service.list_turns(db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=min(limit, 500))
+    return [service.review_turn(db, t) for t in turns]
+
+
+@router.get("/turns/{turn_id}", response_model=ReviewTurn)
+def get_turn(turn_id: str, _: Reviewer, db: SessionDep) -> ReviewTurn:
+    """One turn with its grading parts, overrides and the audit trail of its LLM calls."""
+    return service.review_turn(db, service.get_turn(db, turn_id), detail=True)
+
+
+@router.post("/turns/{turn_id}/override", response_model=OverrideOut, status_code=status.HTTP_201_CREATED)
+def override(turn_id: str, body: OverrideIn, _: Reviewer, db: SessionDep) -> OverrideOut:
+    """Record a reviewer's score and note; the grader's original score is kept."""
+    row = service.override(db, service.get_turn(db, turn_id), body)
+    db.commit()
+    return OverrideOut.model_validate(row, from_attributes=True)
+
+
+@router.post("/turns/{turn_id}/regrade", response_model=GradeResult | None)
+async def regrade(turn_id: str, _: Reviewer, db: SessionDep, interviews: InterviewsDep) -> GradeResult | None:
+    """Grade a kept answer again (e.g. one left ``ungraded`` by a failure)."""
+    result = await interviews.regrade(db, service.get_turn(db, turn_id))
+    db.commit()
+    return result

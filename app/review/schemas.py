@@ -1,0 +1,39 @@
+"""Bodies of the reviewer API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class OverrideIn(BaseModel):
+    score: float = Field(ge=0, le=5)
+    note: str = Field(default="", max_length=2000)
+    reviewer: str = Field(default="reviewer", max_length=200)
+
+
+class OverrideOut(BaseModel):
+    id: str
+    turn_id: str
+    reviewer: str
+    original_score: float | None
+    score: float
+    note: str
+    created_at: datetime
+
+
+class ReviewTurn(BaseModel):
+    turn_id: str
+    session_id: str
+    question_id: str
+    question_text: str
+    topic: str
+    answer: str | None
+    grading_status: str
+    score: float | None
+    flags: list[str]
+    grading: dict[str, Any] | None
+    overrides: list[OverrideOut] = Field(default_factory=list)
+    llm_calls: list[dict[str, Any]] = Field(default_factory=list)
