@@ -221,7 +221,9 @@ async def _grade_all(grader: Any, items: list[Any], on_done: Callable[[], None])
 
 @app.command()
 def grade(
-    input: Annotated[Path, typer.Option("--input", "-i", help="JSON lines: question, reference_answer, answer, [rubric], [id].")],
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="JSON lines: question, reference_answer, answer, [rubric], [id].")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the graded JSON lines.")],
 ) -> None:
     """Grade a file of answers (same grader as the service)."""
@@ -232,7 +234,11 @@ def grade(
         items = []
         for n, row in enumerate(rows, start=1):
             try:
-                items.append(GradeRequest(**{k: row[k] for k in ("question", "reference_answer", "answer", "rubric") if k in row}).to_input())
+                items.append(
+                    GradeRequest(
+                        **{k: row[k] for k in ("question", "reference_answer", "answer", "rubric") if k in row}
+                    ).to_input()
+                )
             except ValidationError as exc:
                 raise CliError(f"{input}: line {n}: {exc.errors()[0]['msg']}") from None
     ctx = _with_grader(_context())
@@ -256,7 +262,9 @@ def grade(
 # ------------------------------------------------------------------------- regrade
 @app.command()
 def regrade(
-    all_turns: Annotated[bool, typer.Option("--all", help="Regrade every answered turn, not just ungraded ones.")] = False,
+    all_turns: Annotated[
+        bool, typer.Option("--all", help="Regrade every answered turn, not just ungraded ones.")
+    ] = False,
 ) -> None:
     """Grade the answers that were kept but not graded (e.g. after a grading failure)."""
     from sqlalchemy import select
@@ -302,8 +310,12 @@ def interview(
     with cli_errors():
         try:
             params = SessionStart(
-                track=track, topics=topic or [], difficulty=difficulty,  # type: ignore[arg-type]
-                num_questions=num_questions, mode=mode, seed=seed,  # type: ignore[arg-type]
+                track=track,
+                topics=topic or [],
+                difficulty=difficulty,
+                num_questions=num_questions,
+                mode=mode,
+                seed=seed,
             )
         except ValidationError as exc:
             e = exc.errors()[0]

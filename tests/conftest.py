@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.bank.loader import Bank, bank_folders, load_bank  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.context import AppContext, build_grader  # noqa: E402
-from app.db.base import make_engine  # noqa: E402
-from app.db.migrate import upgrade  # noqa: E402
-from app.grading.service import Grader  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.bank.loader import Bank, bank_folders, load_bank
+from app.config import Settings
+from app.context import AppContext, build_grader
+from app.db.base import make_engine
+from app.db.migrate import upgrade
+from app.grading.service import Grader
+from app.main import create_app
 
 PG_URL = os.environ.get("MOCKINTERVIEW_TEST_DATABASE_URL", "")
 PG_SKIP = "PostgreSQL run skipped: set MOCKINTERVIEW_TEST_DATABASE_URL (CI sets it) to run it"
@@ -88,7 +88,9 @@ def grader(test_settings: Settings) -> Grader:
 
 
 @pytest.fixture
-def ctx(test_settings: Settings, connection: Connection, session_factory: sessionmaker[Session], bank: Bank, grader: Grader) -> AppContext:
+def ctx(
+    test_settings: Settings, connection: Connection, session_factory: sessionmaker[Session], bank: Bank, grader: Grader
+) -> AppContext:
     context = AppContext(test_settings, connection.engine, session_factory, bank, grader)
     context.loaded.set()
     return context

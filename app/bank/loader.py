@@ -128,7 +128,9 @@ def load_bank(folders: Sequence[Path], *, strict: bool = True) -> tuple[Bank, li
             for i, q in questions:
                 where = str(path.relative_to(folder.parent))
                 if q.id in seen:
-                    problems.append(Problem(where, f"questions[{i}].id", f"duplicate id {q.id!r} (also in {seen[q.id]})"))
+                    problems.append(
+                        Problem(where, f"questions[{i}].id", f"duplicate id {q.id!r} (also in {seen[q.id]})")
+                    )
                     continue
                 seen[q.id] = where
                 bank.questions[q.id] = q

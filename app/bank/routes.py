@@ -26,8 +26,13 @@ def list_questions(
 ) -> list[QuestionSummary]:
     return [
         QuestionSummary(
-            id=q.id, track=q.track, topic=q.topic, difficulty=q.difficulty.value,
-            type=q.type.value, tags=list(q.tags), question=q.question,
+            id=q.id,
+            track=q.track,
+            topic=q.topic,
+            difficulty=q.difficulty.value,
+            type=q.type.value,
+            tags=list(q.tags),
+            question=q.question,
         )
         for q in sorted(ctx.bank.questions.values(), key=lambda q: q.id)
         if (track is None or q.track == track)

@@ -98,10 +98,7 @@ class BankQuestion(_Strict):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def rubric_points(self) -> list[RubricPoint]:
-        return [
-            RubricPoint(id=r.id, text=r.point, weight=r.weight, essential=r.essential)
-            for r in self.rubric
-        ]
+        return [RubricPoint(id=r.id, text=r.point, weight=r.weight, essential=r.essential) for r in self.rubric]
 
     def follow_up_for(self, point_id: str) -> FollowUp | None:
         return next((f for f in self.follow_ups if f.probes == point_id), None)

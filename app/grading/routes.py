@@ -27,7 +27,9 @@ class GradeRequest(BaseModel):
         return check_text(value, "text")
 
     def to_input(self) -> GradeInput:
-        points = [RubricPoint(id=f"r{i + 1}", text=t, essential=i == 0) for i, t in enumerate(self.rubric or []) if t.strip()]
+        points = [
+            RubricPoint(id=f"r{i + 1}", text=t, essential=i == 0) for i, t in enumerate(self.rubric or []) if t.strip()
+        ]
         return GradeInput(
             question=self.question, reference_answer=self.reference_answer, answer=self.answer, rubric=points
         )

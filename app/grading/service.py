@@ -18,9 +18,9 @@ from app.grading.injection import looks_like_injection
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
     EmbeddingEvidence,
-    GraderVersions,
     GradeInput,
     GradeResult,
+    GraderVersions,
     GradeStatus,
     JudgeOutcome,
     LLMCallRecord,
@@ -100,9 +100,7 @@ class Grader:
             if outcome.status == "parse_error"
             else f"could not be reached ({outcome.error or outcome.status})"
         )
-        return self._result(
-            inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why)
-        )
+        return self._result(inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why))
 
     async def grade_many(self, inputs: Sequence[GradeInput]) -> list[GradeResult]:
         return list(await asyncio.gather(*(self.grade(i) for i in inputs)))
@@ -145,8 +143,7 @@ class Grader:
         covered = [p for p in points if p.verdict in (Verdict.covered, Verdict.partial)]
         missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
         strengths = [
-            f"{p.text} ({p.verdict.value}: \u201c{p.evidence}\u201d)" if p.evidence else p.text
-            for p in covered
+            f"{p.text} ({p.verdict.value}: \u201c{p.evidence}\u201d)" if p.evidence else p.text for p in covered
         ]
         gaps = [f"{p.text} ({'incorrect' if p.verdict is Verdict.wrong else 'not addressed'})" for p in missed]
         if verdict is not None:

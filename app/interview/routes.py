@@ -57,7 +57,7 @@ def session_out(interviews: InterviewService, session: InterviewSession) -> Sess
         topics=list(session.topics),
         difficulty=session.difficulty,
         num_questions=session.num_questions,
-        mode=session.mode,  # type: ignore[arg-type]
+        mode=session.mode,
         status=session.status,
         created_at=session.created_at,
         finished_at=session.finished_at,
@@ -113,8 +113,8 @@ async def _answer(
     db.commit()
     next_turn = interviews.advance(db, session, turn, result)
     db.commit()
-    message = "" if result is not None else (
-        "your answer is saved but could not be graded now; it will be graded later"
+    message = (
+        "" if result is not None else ("your answer is saved but could not be graded now; it will be graded later")
     )
     return AnswerOut(
         turn_id=turn.id,

@@ -74,7 +74,7 @@ class AnswerIn(BaseModel):
     def _answer_text(cls, value: str) -> str:
         check_text(value, "answer")
         if not value.strip():
-            raise ValueError("answer is empty; write an answer, or use skip or \"I don't know\"")
+            raise ValueError('answer is empty; write an answer, or use skip or "I don\'t know"')
         return value
 
 

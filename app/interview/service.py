@@ -21,13 +21,13 @@ from app.bank.loader import Bank
 from app.bank.schemas import BankQuestion
 from app.bank.selection import SelectionContext, choose_next
 from app.config import Settings
+from app.db.base import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint, Verdict
 from app.grading.service import Grader, current_turn_id
 from app.interview.models import Candidate, InterviewSession, Turn
 from app.interview.schemas import QuestionOut, SessionStart
 from app.reports.service import build_report
-from app.db.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,7 @@ class InterviewService:
         known = self.bank.topics(params.track)
         unknown = [t for t in params.topics if t not in known]
         if unknown:
-            raise InvalidInput(
-                f"unknown topic(s) for {params.track}: {', '.join(unknown)}; known: {', '.join(known)}"
-            )
+            raise InvalidInput(f"unknown topic(s) for {params.track}: {', '.join(unknown)}; known: {', '.join(known)}")
         candidate, candidate_token = self.candidate_for(db, candidate_token, params.candidate_name)
         token = secrets.token_urlsafe(32)
         session = InterviewSession(
@@ -195,9 +193,7 @@ class InterviewService:
             raise Conflict("this question was already answered with a different answer")
         self._require_current(session, turn)
         if len(answer) > self.settings.max_answer_chars:
-            raise InvalidInput(
-                f"answer is {len(answer)} characters; the limit is {self.settings.max_answer_chars}"
-            )
+            raise InvalidInput(f"answer is {len(answer)} characters; the limit is {self.settings.max_answer_chars}")
         # Guarded update: of two processes racing on the same turn, exactly one wins.
         result = db.execute(
             update(Turn)
@@ -297,7 +293,8 @@ class InterviewService:
         threshold = self.settings.follow_up_threshold
         weights = {r.id: (r.essential, r.weight) for r in question.rubric}
         missed = [
-            p for p in main_result.points
+            p
+            for p in main_result.points
             if p.id not in probed
             and (p.verdict in (Verdict.missing, Verdict.wrong) or p.coverage < threshold)
             and question.follow_up_for(p.id) is not None
@@ -342,9 +339,7 @@ class InterviewService:
             .where(InterviewSession.candidate_id == session.candidate_id, InterviewSession.id != session.id)
             .order_by(InterviewSession.created_at.desc())
         ).all()
-        recent_ids = [
-            t.question_id for s in earlier[: self.settings.recent_sessions_window] for t in s.turns
-        ]
+        recent_ids = [t.question_id for s in earlier[: self.settings.recent_sessions_window] for t in s.turns]
         per_topic: dict[str, list[float]] = defaultdict(list)
         tag_misses: dict[str, int] = defaultdict(int)
         for s in earlier:

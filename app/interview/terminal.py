@@ -23,14 +23,20 @@ if TYPE_CHECKING:
     from app.context import AppContext
     from app.interview.models import InterviewSession, Turn
 
-VERDICT_MARK = {Verdict.covered: "[green]covered[/]", Verdict.partial: "[yellow]partial[/]",
-                Verdict.missing: "[red]missing[/]", Verdict.wrong: "[red]wrong[/]"}
+VERDICT_MARK = {
+    Verdict.covered: "[green]covered[/]",
+    Verdict.partial: "[yellow]partial[/]",
+    Verdict.missing: "[red]missing[/]",
+    Verdict.wrong: "[red]wrong[/]",
+}
 
 
 def print_feedback(console: Console, result: GradeResult) -> None:
     band = "pass" if result.passed else "below the pass mark"
-    lines = [f"[bold]Score {result.score if result.score is not None else 'unscored'} / 5[/] ({band})",
-             f"[dim]{result.status_message}[/]"]
+    lines = [
+        f"[bold]Score {result.score if result.score is not None else 'unscored'} / 5[/] ({band})",
+        f"[dim]{result.status_message}[/]",
+    ]
     for p in result.points:
         evidence = f' - "{p.evidence}"' if p.evidence and p.verdict in (Verdict.covered, Verdict.partial) else ""
         lines.append(f"  {VERDICT_MARK[p.verdict]}: {p.text}{evidence}")
@@ -41,8 +47,10 @@ def print_feedback(console: Console, result: GradeResult) -> None:
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
     overall = report.get("overall_score")
-    table = Table(title=f"Report - overall {overall if overall is not None else 'n/a'} / 5"
-                  + ("" if report.get("passed") is None else (" (pass)" if report["passed"] else " (not yet a pass)")))
+    table = Table(
+        title=f"Report - overall {overall if overall is not None else 'n/a'} / 5"
+        + ("" if report.get("passed") is None else (" (pass)" if report["passed"] else " (not yet a pass)"))
+    )
     table.add_column("topic")
     table.add_column("score")
     for topic, score in report.get("topic_scores", {}).items():
@@ -53,8 +61,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     for rec in report.get("recommended", []):
         console.print(f"  practise next: [{rec['topic']}] {rec['question']}", highlight=False)
     if report.get("ungraded_turns"):
-        console.print(f"  {len(report['ungraded_turns'])} answer(s) are saved but not graded yet "
-                      "(run `mockinterview regrade`).")
+        console.print(
+            f"  {len(report['ungraded_turns'])} answer(s) are saved but not graded yet (run `mockinterview regrade`)."
+        )
 
 
 class TerminalInterview:

@@ -29,13 +29,14 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
         if main.status == "unanswered":
             continue
         if main.status == "skipped":
-            score: float | None = 0.0
+            score: float = 0.0
         elif main.score is None:
             ungraded.append(main.id)
             continue
         else:
             # A follow-up that covers what the main answer missed earns back part of the gap.
             fu_scores = [f.score for f in follow_ups[main.id] if f.score is not None and f.probes_point]
+            assert main.score is not None
             score = main.score
             if fu_scores:
                 score = main.score + 0.25 * max(0.0, mean(fu_scores) - main.score)
@@ -46,7 +47,12 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
         statuses[t.grading_status] += 1
         grading = t.grading or {}
         for point in grading.get("points", []):
-            item = {"turn_id": t.id, "question_id": t.question_id, "point": point["text"], "evidence": point.get("evidence")}
+            item = {
+                "turn_id": t.id,
+                "question_id": t.question_id,
+                "point": point["text"],
+                "evidence": point.get("evidence"),
+            }
             if point["verdict"] in (Verdict.covered.value,):
                 strengths.append(item)
             elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value):
@@ -59,7 +65,9 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
     focus = weakest[:2] or list(session.topics) or bank.topics(session.track)
     recommended = [
         {"question_id": q.id, "topic": q.topic, "difficulty": q.difficulty.value, "question": q.question}
-        for q in sorted(bank.for_track(session.track), key=lambda q: (focus.index(q.topic) if q.topic in focus else 99, q.id))
+        for q in sorted(
+            bank.for_track(session.track), key=lambda q: (focus.index(q.topic) if q.topic in focus else 99, q.id)
+        )
         if q.id not in asked and q.topic in focus
     ][:3]
 

@@ -23,7 +23,9 @@ def list_turns(
     limit: int = 100,
 ) -> list[ReviewTurn]:
     """Answered turns, newest first, filtered by flag, grading status or topic."""
-    turns = service.list_turns(db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=min(limit, 500))
+    turns = service.list_turns(
+        db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=min(limit, 500)
+    )
     return [service.review_turn(db, t) for t in turns]
 
 

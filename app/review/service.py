@@ -53,17 +53,27 @@ def override(db: Session, turn: Turn, body: OverrideIn) -> ReviewOverride:
 
 
 def overrides_of(db: Session, turn_id: str) -> list[ReviewOverride]:
-    return list(db.scalars(select(ReviewOverride).where(ReviewOverride.turn_id == turn_id).order_by(ReviewOverride.created_at)))
+    return list(
+        db.scalars(select(ReviewOverride).where(ReviewOverride.turn_id == turn_id).order_by(ReviewOverride.created_at))
+    )
 
 
 def audit_of(db: Session, turn_id: str) -> list[dict[str, Any]]:
     calls = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id).order_by(LLMCall.created_at))
     return [
         {
-            "id": c.id, "created_at": c.created_at.isoformat(), "model": c.model, "prompt_version": c.prompt_version,
-            "outcome": c.outcome, "latency_ms": c.latency_ms, "prompt_tokens": c.prompt_tokens,
-            "completion_tokens": c.completion_tokens, "attempt": c.attempt, "error": c.error,
-            "request": c.request, "response": c.response,
+            "id": c.id,
+            "created_at": c.created_at.isoformat(),
+            "model": c.model,
+            "prompt_version": c.prompt_version,
+            "outcome": c.outcome,
+            "latency_ms": c.latency_ms,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "attempt": c.attempt,
+            "error": c.error,
+            "request": c.request,
+            "response": c.response,
         }
         for c in calls
     ]
@@ -82,6 +92,8 @@ def review_turn(db: Session, turn: Turn, detail: bool = False) -> ReviewTurn:
         score=turn.score,
         flags=list(grading.get("flags") or []),
         grading=turn.grading,
-        overrides=[OverrideOut.model_validate(o, from_attributes=True) for o in overrides_of(db, turn.id)] if detail else [],
+        overrides=[OverrideOut.model_validate(o, from_attributes=True) for o in overrides_of(db, turn.id)]
+        if detail
+        else [],
         llm_calls=audit_of(db, turn.id) if detail else [],
     )

@@ -67,14 +67,20 @@ def test_adaptive_difficulty_moves_up_and_down() -> None:
 
 
 def test_adaptive_choice_follows_the_score(demo: Bank) -> None:
-    strong = choose_next(demo, SelectionContext(track="demo", seed=3, asked_ids=["demo-alpha-02"], main_scores=[("medium", 4.8)]))
-    weak = choose_next(demo, SelectionContext(track="demo", seed=3, asked_ids=["demo-alpha-02"], main_scores=[("medium", 1.2)]))
+    strong = choose_next(
+        demo, SelectionContext(track="demo", seed=3, asked_ids=["demo-alpha-02"], main_scores=[("medium", 4.8)])
+    )
+    weak = choose_next(
+        demo, SelectionContext(track="demo", seed=3, asked_ids=["demo-alpha-02"], main_scores=[("medium", 1.2)])
+    )
     assert strong is not None and strong.difficulty.value == "hard"
     assert weak is not None and weak.difficulty.value == "easy"
 
 
 def test_prefers_weakest_topic_and_tags(demo: Bank) -> None:
-    first = choose_next(demo, SelectionContext(track="demo", seed=9, topic_scores={"alpha": 4.5, "beta": 1.5, "gamma": 3.0}))
+    first = choose_next(
+        demo, SelectionContext(track="demo", seed=9, topic_scores={"alpha": 4.5, "beta": 1.5, "gamma": 3.0})
+    )
     assert first is not None and first.topic == "beta"
     tagged = choose_next(demo, SelectionContext(track="demo", seed=9, topics=["gamma"], weak_tags=["shared"]))
     assert tagged is not None and "shared" in tagged.tags

@@ -40,8 +40,11 @@ def test_practice_interview_with_follow_up_skip_and_report(client: TestClient, b
     sid, token, q1 = s["session_id"], s["token"], s["question"]
     assert {"turn_id", "text"} <= q1.keys() and q1["is_follow_up"] is False and q1["number"] == 1
 
-    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token),
-                    json={"turn_id": q1["turn_id"], "answer": partial_answer(bank, q1["question_id"])})
+    r = client.post(
+        f"/api/sessions/{sid}/answers",
+        headers=auth(token),
+        json={"turn_id": q1["turn_id"], "answer": partial_answer(bank, q1["question_id"])},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     grading = body["grading"]
@@ -52,7 +55,9 @@ def test_practice_interview_with_follow_up_skip_and_report(client: TestClient, b
     assert follow["is_follow_up"] is True and follow["parent_turn_id"] == q1["turn_id"]
 
     # A hint, then skip the follow-up: the next main question comes.
-    assert client.post(f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": follow["turn_id"]}).status_code in (200, 409)
+    assert client.post(
+        f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": follow["turn_id"]}
+    ).status_code in (200, 409)
     r = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": follow["turn_id"]})
     assert r.status_code == 200, r.text
     q2 = r.json()["next_question"]
@@ -61,8 +66,11 @@ def test_practice_interview_with_follow_up_skip_and_report(client: TestClient, b
     hint = client.post(f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": q2["turn_id"]})
     assert hint.status_code == 200 and hint.json()["hint"] == bank.questions[q2["question_id"]].hints[0]
 
-    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token),
-                    json={"turn_id": q2["turn_id"], "answer": full_answer(bank, q2["question_id"])})
+    r = client.post(
+        f"/api/sessions/{sid}/answers",
+        headers=auth(token),
+        json={"turn_id": q2["turn_id"], "answer": full_answer(bank, q2["question_id"])},
+    )
     assert r.status_code == 200
     assert r.json()["grading"]["score"] >= 3.0
 
@@ -85,15 +93,20 @@ def test_practice_interview_with_follow_up_skip_and_report(client: TestClient, b
 def test_interview_mode_keeps_feedback_for_the_report(client: TestClient, bank: Bank) -> None:
     s = start(client, mode="interview", num_questions=1)
     sid, token, q = s["session_id"], s["token"], s["question"]
-    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token),
-                    json={"turn_id": q["turn_id"], "answer": full_answer(bank, q["question_id"])})
+    r = client.post(
+        f"/api/sessions/{sid}/answers",
+        headers=auth(token),
+        json={"turn_id": q["turn_id"], "answer": full_answer(bank, q["question_id"])},
+    )
     assert r.status_code == 200
     assert r.json()["grading"] is None
     assert client.get(f"/api/sessions/{sid}", headers=auth(token)).json()["turns"][0]["score"] is None
     # Answer any follow-ups with "I don't know" until the session ends.
     nxt = r.json()["next_question"]
     while nxt is not None:
-        nxt = client.post(f"/api/sessions/{sid}/dont-know", headers=auth(token), json={"turn_id": nxt["turn_id"]}).json()["next_question"]
+        nxt = client.post(
+            f"/api/sessions/{sid}/dont-know", headers=auth(token), json={"turn_id": nxt["turn_id"]}
+        ).json()["next_question"]
     report = client.get(f"/api/sessions/{sid}/report", headers=auth(token)).json()
     assert report["overall_score"] is not None and report["transcript"][0]["grading"]["score"] is not None
     state = client.get(f"/api/sessions/{sid}", headers=auth(token)).json()
@@ -102,8 +115,11 @@ def test_interview_mode_keeps_feedback_for_the_report(client: TestClient, bank: 
 
 def test_dont_know_scores_zero_and_moves_on(client: TestClient) -> None:
     s = start(client, num_questions=2)
-    r = client.post(f"/api/sessions/{s['session_id']}/dont-know", headers=auth(s["token"]),
-                    json={"turn_id": s["question"]["turn_id"]})
+    r = client.post(
+        f"/api/sessions/{s['session_id']}/dont-know",
+        headers=auth(s["token"]),
+        json={"turn_id": s["question"]["turn_id"]},
+    )
     assert r.status_code == 200
     assert r.json()["grading"]["score"] == 0.0
     assert r.json()["next_question"]["is_follow_up"] is False
@@ -140,12 +156,18 @@ def test_bad_answers_are_refused_and_nothing_is_lost(
 ) -> None:
     s = start(client)
     sid, token, q = s["session_id"], s["token"], s["question"]
-    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": answer})
+    r = client.post(
+        f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": answer}
+    )
     assert r.status_code == status and message in r.json()["detail"]
     turn = db.get(Turn, q["turn_id"])
     assert turn is not None and turn.status == "asked" and turn.answer_text is None
     # The session goes on as if nothing happened.
-    ok = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": "A canary release"})
+    ok = client.post(
+        f"/api/sessions/{sid}/answers",
+        headers=auth(token),
+        json={"turn_id": q["turn_id"], "answer": "A canary release"},
+    )
     assert ok.status_code == 200
 
 
@@ -155,7 +177,9 @@ def test_ids_tokens_and_json_errors(client: TestClient) -> None:
     url = f"/api/sessions/{sid}/answers"
     assert client.post(url, json={"turn_id": q["turn_id"], "answer": "a"}).status_code == 401
     wrong = client.post(url, headers=auth("not-the-token"), json={"turn_id": q["turn_id"], "answer": "a"})
-    unknown = client.post("/api/sessions/doesnotexist/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": "a"})
+    unknown = client.post(
+        "/api/sessions/doesnotexist/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": "a"}
+    )
     assert wrong.status_code == unknown.status_code == 404
     assert wrong.json() == unknown.json() == {"detail": "session not found"}  # reveals nothing
     r = client.post(url, headers=auth(token), json={"turn_id": "nope", "answer": "a"})
@@ -177,7 +201,9 @@ def test_answering_a_turn_that_is_not_current(client: TestClient, bank: Bank) ->
     assert r.status_code == 200
     again = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": q1["turn_id"]})
     assert again.status_code == 409 and "not the current question" in again.json()["detail"]
-    late = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q1["turn_id"], "answer": "late answer"})
+    late = client.post(
+        f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q1["turn_id"], "answer": "late answer"}
+    )
     assert late.status_code == 409
 
 
@@ -187,7 +213,9 @@ def test_report_before_finish_is_a_clear_conflict(client: TestClient) -> None:
     assert r.status_code == 409 and "finished" in r.json()["detail"]
 
 
-def test_answer_kept_as_ungraded_when_grading_raises(client: TestClient, ctx: Any, db: Session, bank: Bank, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_answer_kept_as_ungraded_when_grading_raises(
+    client: TestClient, ctx: Any, db: Session, bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(_: Any) -> Any:
         raise RuntimeError("model exploded")
 
@@ -195,7 +223,9 @@ def test_answer_kept_as_ungraded_when_grading_raises(client: TestClient, ctx: An
     sid, token, q = s["session_id"], s["token"], s["question"]
     monkeypatch.setattr(ctx.grader, "grade", broken)
     answer = full_answer(bank, q["question_id"])
-    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": answer})
+    r = client.post(
+        f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": answer}
+    )
     assert r.status_code == 200
     assert r.json()["grading_status"] == "ungraded" and r.json()["grading"] is None
     assert "saved" in r.json()["message"]

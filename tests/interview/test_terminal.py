@@ -30,7 +30,9 @@ def run_terminal(ctx: AppContext, lines: list[str], **params: object) -> str:
 
 def test_terminal_practice_flow(ctx: AppContext, db: Session, bank: Bank) -> None:
     # Seed 7 on one topic: find the first question the engine will ask, to answer it well.
-    first = run_terminal(ctx, ["/quit"], track="mlops", topics=["deployment"], num_questions=2, seed=7, difficulty="medium")
+    first = run_terminal(
+        ctx, ["/quit"], track="mlops", topics=["deployment"], num_questions=2, seed=7, difficulty="medium"
+    )
     asked = db.scalars(select(Turn).order_by(Turn.asked_at.desc())).first()
     assert asked is not None and asked.question_text.split()[0] in first
     good = bank.questions[asked.question_id].reference_answer.replace("\n", " ")
@@ -38,7 +40,11 @@ def test_terminal_practice_flow(ctx: AppContext, db: Session, bank: Bank) -> Non
     text = run_terminal(
         ctx,
         ["/hint", "", good, "/skip", "/idk", "/skip", "/skip"],
-        track="mlops", topics=["deployment"], num_questions=2, seed=7, difficulty="medium",
+        track="mlops",
+        topics=["deployment"],
+        num_questions=2,
+        seed=7,
+        difficulty="medium",
     )
     assert "Hint:" in text
     assert "answer is empty" in text  # the blank line was refused, not recorded
@@ -51,8 +57,14 @@ def test_terminal_practice_flow(ctx: AppContext, db: Session, bank: Bank) -> Non
 
 
 def test_terminal_interview_mode_hides_feedback(ctx: AppContext, bank: Bank) -> None:
-    text = run_terminal(ctx, ["Canary releases send a small share of traffic to the new model."],
-                        track="mlops", num_questions=1, mode="interview", seed=3)
+    text = run_terminal(
+        ctx,
+        ["Canary releases send a small share of traffic to the new model."],
+        track="mlops",
+        num_questions=1,
+        mode="interview",
+        seed=3,
+    )
     assert "Feedback" not in text and "Report - overall" in text
 
 
@@ -60,8 +72,11 @@ def test_cli_interview_and_grade_on_sqlite(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("MOCKINTERVIEW_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("MOCKINTERVIEW_DATABASE_URL", raising=False)
     runner = CliRunner()
-    result = runner.invoke(cli_app, ["interview", "-n", "1", "--seed", "1", "--mode", "practice"],
-                           input="Model drift is monitored with statistical tests.\n/skip\n/skip\n")
+    result = runner.invoke(
+        cli_app,
+        ["interview", "-n", "1", "--seed", "1", "--mode", "practice"],
+        input="Model drift is monitored with statistical tests.\n/skip\n/skip\n",
+    )
     assert result.exit_code == 0, result.output
     assert "Report - overall" in result.output
     assert (tmp_path / "mockinterview.db").exists()
@@ -72,9 +87,20 @@ def test_cli_interview_and_grade_on_sqlite(tmp_path: Path, monkeypatch: pytest.M
     q = next(iter(bank.questions.values()))
     src = tmp_path / "answers.jsonl"
     src.write_text(
-        json.dumps({"id": "a", "question": q.question, "reference_answer": q.reference_answer, "answer": q.reference_answer}) + "\n"
-        + json.dumps({"id": "b", "question": q.question, "reference_answer": q.reference_answer,
-                      "answer": "I don't know", "rubric": [r.point for r in q.rubric]}) + "\n"
+        json.dumps(
+            {"id": "a", "question": q.question, "reference_answer": q.reference_answer, "answer": q.reference_answer}
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "id": "b",
+                "question": q.question,
+                "reference_answer": q.reference_answer,
+                "answer": "I don't know",
+                "rubric": [r.point for r in q.rubric],
+            }
+        )
+        + "\n"
     )
     out = tmp_path / "graded.jsonl"
     result = runner.invoke(cli_app, ["grade", "--input", str(src), "--output", str(out)])
