@@ -328,14 +328,45 @@ def interview(
 # ---------------------------------------------------------------------------- eval
 @app.command("eval")
 def eval_cmd(
-    target: Annotated[str, typer.Argument(help="What to evaluate: mohler.")] = "mohler",
-    data: Annotated[Path | None, typer.Option(help="Dataset folder.")] = None,
+    target: Annotated[str, typer.Argument(help="gold (the rubric regression evals), mohler or shadow.")] = "gold",
+    dataset: Annotated[Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")] = None,
+    grader: Annotated[str, typer.Option(help="embedding, judge, hybrid, or a config in evals/configs/.")] = "embedding",
+    report: Annotated[Path | None, typer.Option(help="Folder for the Markdown/HTML/JSON report.")] = None,
+    compare_with: Annotated[
+        tuple[str, str] | None, typer.Option("--compare", help="Two grader configurations to compare.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="all, train or test (the held-out questions).")] = "all",
+    replay: Annotated[bool, typer.Option(help="Judge answers from the recorded cache only (CI).")] = False,
+    data: Annotated[Path | None, typer.Option(help="Dataset folder (mohler).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+    no_gate: Annotated[bool, typer.Option(help="Report only; do not exit non-zero on thresholds.")] = False,
 ) -> None:
-    """Run an evaluation of the grader."""
-    if target != "mohler":
-        raise fail(f"unknown evaluation {target!r}; available: mohler")
-    from evals.mohler import main as mohler_main
+    """Measure the grader against human scores; exit 1 when a figure falls below its threshold."""
+    if target == "mohler":
+        from evals.mohler import main as mohler_main
 
-    argv = [*(["--data", str(data)] if data else []), *(["--json"] if as_json else [])]
-    raise typer.Exit(code=mohler_main(argv))
+        argv = [*(["--data", str(data)] if data else []), *(["--json"] if as_json else [])]
+        raise typer.Exit(code=mohler_main(argv))
+    if target == "shadow":
+        from evals.shadow import shadow_agreement
+
+        ctx = _context()
+        with ctx.session_factory() as db:
+            figures = shadow_agreement(db)
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    if target != "gold":
+        raise fail(f"unknown evaluation {target!r}; choose gold, mohler or shadow")
+    if split not in ("all", "train", "test"):
+        raise fail("--split must be all, train or test")
+    from evals.cli import run_gold
+
+    with cli_errors():
+        try:
+            code = run_gold(
+                load_settings(), dataset=dataset, grader=grader, report=report, compare_configs=compare_with,
+                split=split, replay=replay, as_json=as_json, gate=not no_gate, console=console,
+            )
+        except (ValueError, FileNotFoundError) as exc:
+            raise CliError(str(exc)) from exc
+    raise typer.Exit(code=code)

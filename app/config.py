@@ -20,7 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="MOCKINTERVIEW_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="MOCKINTERVIEW_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
     )
 
     data_dir: Path = Path("data")
@@ -49,7 +53,8 @@ class Settings(BaseSettings):
     judge_prompt_version: str = "v1"
     judge_timeout_s: float = Field(default=30.0, gt=0)
     judge_max_retries: int = Field(default=3, ge=0, le=10)
-    judge_concurrency: int = Field(default=8, ge=1, le=256)
+    judge_concurrency: int = Field(default=32, ge=1, le=256)
+    """Concurrent judge calls (200 gradings at 300 ms each finish in about 2 s at 32)."""
     judge_cache: bool = True
     judge_weight: float = Field(default=0.7, ge=0.0, le=1.0)
     """Weight of the judge score in the blended score (the rest is the embedding score)."""

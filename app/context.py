@@ -17,6 +17,7 @@ from app.bank.loader import Bank, bank_folders, load_bank
 from app.config import Settings
 from app.db.base import make_engine, make_sessionmaker
 from app.db.migrate import upgrade
+from app.grading.embedding_grader import EmbeddingGrader
 from app.grading.service import Grader
 from app.interview.service import InterviewService
 
@@ -30,17 +31,21 @@ class AppContext:
     session_factory: sessionmaker[Session]
     bank: Bank
     grader: Grader | None = None
+    shadow: Grader | None = None
     grader_error: str | None = None
     loaded: threading.Event = field(default_factory=threading.Event)
 
     @property
     def interviews(self) -> InterviewService:
-        return InterviewService(self.settings, self.bank, self.grader)
+        return InterviewService(self.settings, self.bank, self.grader, self.shadow)
 
     def load_grader(self) -> None:
         """Load the embedding model (seconds) and wire the judge; sets ``loaded`` when done."""
         try:
             self.grader = build_grader(self.settings, self.session_factory)
+            shadow = shadow_settings(self.settings)
+            if shadow is not None:
+                self.shadow = build_grader(shadow, self.session_factory, embedding=self.grader.embedding)
         except Exception as exc:  # reported by /readyz and by every grading as ungraded
             log.exception("could not load the grader")
             self.grader_error = f"{type(exc).__name__}: {exc}"
@@ -48,15 +53,28 @@ class AppContext:
             self.loaded.set()
 
 
-def build_grader(settings: Settings, session_factory: sessionmaker[Session] | None) -> Grader:
+def shadow_settings(settings: Settings) -> Settings | None:
+    """Settings of the shadow grader, if one is configured (same endpoint, other model/prompt)."""
+    if not (settings.shadow_judge_model or settings.shadow_prompt_version):
+        return None
+    return settings.model_copy(
+        update={
+            "judge_model": settings.shadow_judge_model or settings.judge_model,
+            "judge_prompt_version": settings.shadow_prompt_version or settings.judge_prompt_version,
+        }
+    )
+
+
+def build_grader(
+    settings: Settings, session_factory: sessionmaker[Session] | None, embedding: EmbeddingGrader | None = None
+) -> Grader:
     from app.grading.audit import DatabaseAudit
     from app.grading.batching import MicroBatcher
     from app.grading.calibration import Calibration
     from app.grading.embedding import Encoder
-    from app.grading.embedding_grader import EmbeddingGrader
 
-    encoder = Encoder(settings.embedding_model, settings.cache_dir)
-    embedding = EmbeddingGrader(encoder, Calibration.load())
+    if embedding is None:
+        embedding = EmbeddingGrader(Encoder(settings.embedding_model, settings.cache_dir), Calibration.load())
     batcher = MicroBatcher(embedding, window_ms=settings.embedding_batch_window_ms)
     judge = None
     if settings.judge_enabled:

@@ -60,7 +60,7 @@ GraderDep = Annotated[Grader | None, Depends(get_grader)]
 
 
 def get_interviews(ctx: ContextDep, grader: GraderDep) -> InterviewService:
-    return InterviewService(ctx.settings, ctx.bank, grader)
+    return InterviewService(ctx.settings, ctx.bank, grader, ctx.shadow)
 
 
 InterviewsDep = Annotated[InterviewService, Depends(get_interviews)]

@@ -63,7 +63,10 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"detail": _validation_message(exc), "errors": exc.errors()},
+            {
+                "detail": _validation_message(exc),
+                "errors": [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": e["type"]} for e in exc.errors()],
+            },
             status_code=422,
         )
 

@@ -92,6 +92,8 @@ class JudgeVerdict(BaseModel):
     gaps: list[str] = Field(default_factory=list)
     improvement: str = ""
     follow_up: str = ""
+    injection_attempt: bool = False
+    """The judge (or the pre-check) saw text that tries to instruct the grader."""
     prompt_version: str
     model: str
     cached: bool = False

@@ -116,7 +116,7 @@ class Grader:
         verdict = outcome.verdict if outcome is not None and outcome.status == "ok" else None
         points = [p.model_copy() for p in evidence.points]
         flags: list[str] = []
-        if looks_like_injection(inp.answer):
+        if looks_like_injection(inp.answer) or (verdict is not None and verdict.injection_attempt):
             flags.append("suspected_injection")
         if outcome is not None and verdict is None:
             flags.append(f"judge_{outcome.status}")

@@ -58,10 +58,11 @@ class Recorded:
 
 
 class InterviewService:
-    def __init__(self, settings: Settings, bank: Bank, grader: Grader | None) -> None:
+    def __init__(self, settings: Settings, bank: Bank, grader: Grader | None, shadow: Grader | None = None) -> None:
         self.settings = settings
         self.bank = bank
         self.grader = grader
+        self.shadow = shadow
 
     # ----------------------------------------------------------------- candidates, sessions
     def candidate_for(self, db: Session, candidate_token: str | None, name: str | None) -> tuple[Candidate, str]:
@@ -242,16 +243,33 @@ class InterviewService:
             return None
         token = current_turn_id.set(turn.id)
         try:
-            result = await self.grader.grade(self.grade_input(session, turn))
+            inp = self.grade_input(session, turn)
+            result = await self.grader.grade(inp)
         except Exception as exc:
             log.exception("grading turn %s failed", turn.id)
             turn.grading_status = "ungraded"
             turn.grading_error = f"{type(exc).__name__}: {exc}"
+            current_turn_id.reset(token)
             return None
+        self.store_grading(turn, result)
+        try:
+            if self.shadow is not None:
+                await self._shadow_grade(turn, inp)
         finally:
             current_turn_id.reset(token)
-        self.store_grading(turn, result)
         return result
+
+    async def _shadow_grade(self, turn: Turn, inp: GradeInput) -> None:
+        """Grade with the shadow configuration too; stored, never shown, never fatal."""
+        assert self.shadow is not None
+        try:
+            shadow = await self.shadow.grade(inp)
+        except Exception as exc:
+            log.warning("shadow grading of turn %s failed: %s", turn.id, exc)
+            turn.shadow_grading = {"error": f"{type(exc).__name__}: {exc}", "score": None}
+            return
+        versions = shadow.versions.model_dump() if shadow.versions else {}
+        turn.shadow_grading = {"score": shadow.score, "status": shadow.status.value, "config": versions, "result": shadow.model_dump(mode="json")}
 
     def store_grading(self, turn: Turn, result: GradeResult) -> None:
         turn.grading = result.model_dump(mode="json")

@@ -99,7 +99,7 @@ class TerminalInterview:
             while turn is not None:
                 self._ask(session, turn)
                 line = self._read()
-                command = (line or "/quit").strip()
+                command = "/quit" if line is None else line.strip()  # end of input finishes
                 try:
                     if command == "/quit":
                         break

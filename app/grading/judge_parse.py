@@ -1,0 +1,456 @@
+"""Tolerant parsing and checking of the LLM judge's reply.
+
+Models wrap JSON in code fences, add prose around it, write the score as ``"4/5"``, invent
+rubric ids or skip some, and sometimes "quote" text the candidate never wrote. This module turns
+whatever came back into a validated :class:`FlaggedVerdict`, or says plainly that nothing usable
+was there (a parse error is never turned into a score of 0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.grading.schemas import JudgePoint, JudgeVerdict, RubricPoint, Verdict
+
+# --------------------------------------------------------------------------------------------
+# The verdict type the judge returns
+# --------------------------------------------------------------------------------------------
+
+
+FlaggedVerdict = JudgeVerdict
+"""Kept as an alias: the verdict with its ``injection_attempt`` flag is the shared schema's."""
+
+
+# --------------------------------------------------------------------------------------------
+# The strict JSON schema requested from the server
+# --------------------------------------------------------------------------------------------
+
+VERDICT_VALUES = [v.value for v in Verdict]
+
+
+def judge_json_schema(name: str = "judge_verdict") -> dict[str, Any]:
+    """The ``json_schema`` block of ``response_format`` (OpenAI structured outputs, strict).
+
+    Property order matters to the generating model: reasoning and per-point evidence come
+    before the score.
+    """
+    point = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "quote": {"type": "string"},
+            "reasoning": {"type": "string"},
+            "verdict": {"type": "string", "enum": VERDICT_VALUES},
+        },
+        "required": ["id", "quote", "reasoning", "verdict"],
+        "additionalProperties": False,
+    }
+    strings = {"type": "array", "items": {"type": "string"}}
+    props: dict[str, Any] = {
+        "reasoning": {"type": "string"},
+        "points": {"type": "array", "items": point},
+        "score": {"type": "number"},
+        "strengths": strings,
+        "gaps": strings,
+        "improvement": {"type": "string"},
+        "follow_up": {"type": "string"},
+        "injection_attempt": {"type": "boolean"},
+    }
+    return {
+        "name": name,
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": props,
+            "required": list(props),
+            "additionalProperties": False,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the JSON object
+# --------------------------------------------------------------------------------------------
+
+_FENCE_RE = re.compile(r"```[ \t]*[A-Za-z0-9_-]*[ \t]*\r?\n?(.*?)```", re.DOTALL)
+_TRAILING_COMMA_RE = re.compile(r",(\s*[}\]])")
+
+
+def _loads_object(text: str) -> dict[str, Any] | None:
+    for candidate in (text, _TRAILING_COMMA_RE.sub(r"\1", text)):
+        try:
+            value = json.loads(candidate)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _balanced_objects(text: str) -> list[str]:
+    """Top-level ``{...}`` spans of ``text`` (string- and escape-aware), in order."""
+    spans: list[str] = []
+    depth = 0
+    start = -1
+    in_string = False
+    escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"' and depth > 0:
+            in_string = True
+        elif ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                spans.append(text[start : i + 1])
+    return spans
+
+
+def extract_json_object(text: str | None) -> dict[str, Any] | None:
+    """The outermost JSON object in ``text``: bare, in ``` fences, or amid prose."""
+    if not text or not text.strip():
+        return None
+    stripped = text.strip()
+    found = _loads_object(stripped)
+    if found is not None:
+        return found
+    for block in _FENCE_RE.findall(stripped):
+        found = _loads_object(block.strip())
+        if found is not None:
+            return found
+    # The largest balanced object that parses wins (the outermost one, not a nested point).
+    for span in sorted(_balanced_objects(stripped), key=len, reverse=True):
+        found = _loads_object(span)
+        if found is not None:
+            return found
+    first, last = stripped.find("{"), stripped.rfind("}")
+    if 0 <= first < last:
+        return _loads_object(stripped[first : last + 1])
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Field coercion
+# --------------------------------------------------------------------------------------------
+
+_SCORE_RE = re.compile(
+    r"^\s*(?:score\s*[:=]?\s*)?(-?\d+(?:[.,]\d+)?)\s*"
+    r"(?:(?:/|out\s+of|of)\s*(\d+(?:[.,]\d+)?))?",
+    re.IGNORECASE,
+)
+
+
+def parse_score(value: object) -> float | None:
+    """A 0-5 score (one decimal) from ``4``, ``"4"``, ``"4/5"``, ``"8/10"``, ``"4 out of 5"``.
+
+    Out-of-range numbers are clamped; anything unreadable gives ``None``.
+    """
+    number: float
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _SCORE_RE.match(value)
+        if not match:
+            return None
+        number = float(match.group(1).replace(",", "."))
+        if match.group(2):
+            scale = float(match.group(2).replace(",", "."))
+            if scale <= 0:
+                return None
+            if scale != 5:
+                number = number / scale * 5
+    elif isinstance(value, dict):
+        return parse_score(value.get("value", value.get("score")))
+    else:
+        return None
+    if math.isnan(number) or math.isinf(number):
+        return None
+    return round(min(5.0, max(0.0, number)), 1)
+
+
+_VERDICT_SYNONYMS: dict[str, Verdict] = {
+    "covered": Verdict.covered,
+    "cover": Verdict.covered,
+    "fully covered": Verdict.covered,
+    "full": Verdict.covered,
+    "yes": Verdict.covered,
+    "met": Verdict.covered,
+    "correct": Verdict.covered,
+    "present": Verdict.covered,
+    "partial": Verdict.partial,
+    "partially covered": Verdict.partial,
+    "partially": Verdict.partial,
+    "partly": Verdict.partial,
+    "partially met": Verdict.partial,
+    "missing": Verdict.missing,
+    "not covered": Verdict.missing,
+    "absent": Verdict.missing,
+    "no": Verdict.missing,
+    "none": Verdict.missing,
+    "not met": Verdict.missing,
+    "not addressed": Verdict.missing,
+    "wrong": Verdict.wrong,
+    "incorrect": Verdict.wrong,
+    "contradicted": Verdict.wrong,
+    "inaccurate": Verdict.wrong,
+}
+
+
+def parse_verdict(value: object) -> Verdict | None:
+    if not isinstance(value, str):
+        return None
+    key = re.sub(r"[\s_-]+", " ", value).strip().lower()
+    return _VERDICT_SYNONYMS.get(key)
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1", "y"}
+    if isinstance(value, int | float):
+        return bool(value)
+    return False
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return " ".join(_as_text(v) for v in value if v is not None).strip()
+    return str(value).strip()
+
+
+def _meaningful(text: str) -> bool:
+    """Not empty and not a bare placeholder such as ``"..."``."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [t for t in (_as_text(v) for v in items if v is not None) if _meaningful(t)]
+
+
+def _text_or_empty(value: object) -> str:
+    text = _as_text(value)
+    return text if _meaningful(text) else ""
+
+
+def _first(obj: dict[str, Any], *keys: str) -> object:
+    for key in keys:
+        if key in obj:
+            return obj[key]
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Quote checking
+# --------------------------------------------------------------------------------------------
+
+_QUOTE_CHARS = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb`"
+_ELLIPSIS_RE = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
+_WS_RE = re.compile(r"\s+")
+_TRANSLATE = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u00a0": " ",
+    }
+)
+
+
+def normalise_text(text: str) -> str:
+    """Whitespace-, case- and typography-normalised text, for comparing quotes."""
+    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
+    return _WS_RE.sub(" ", text).strip().casefold()
+
+
+def quote_in_answer(quote: str, answer: str) -> bool:
+    """Whether ``quote`` occurs in ``answer`` once normalised (``...`` may elide text)."""
+    haystack = normalise_text(answer)
+    edge = _QUOTE_CHARS + ".,;:!? "  # models add or drop the closing period and the quotes
+    pieces = [normalise_text(p).strip(edge) for p in _ELLIPSIS_RE.split(quote)]
+    pieces = [p for p in pieces if p]
+    if not pieces:
+        return False
+    pos = 0
+    for piece in pieces:
+        found = haystack.find(piece, pos)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return True
+
+
+_DOWNGRADE = {Verdict.covered: Verdict.partial, Verdict.partial: Verdict.missing}
+CREDIT = {Verdict.covered: 1.0, Verdict.partial: 0.5, Verdict.missing: 0.0, Verdict.wrong: 0.0}
+
+
+# --------------------------------------------------------------------------------------------
+# The whole reply
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParseReport:
+    """What parsing did to the model's reply, for logs and tests."""
+
+    dropped_ids: list[str] = field(default_factory=list)
+    """Point ids the model returned that are not in the rubric (ignored)."""
+    unassessed_ids: list[str] = field(default_factory=list)
+    """Rubric ids the model did not return (counted as missing)."""
+    downgraded_ids: list[str] = field(default_factory=list)
+    """Points whose quote was not found in the answer (downgraded one level, quote cleared)."""
+    score_from_points: bool = False
+    score_adjustment: float = 0.0
+
+
+class JudgeParseError(ValueError):
+    """The reply held nothing usable (no JSON object, or no score and no known rubric point)."""
+
+
+def rubric_score(points: list[JudgePoint], rubric: list[RubricPoint]) -> float:
+    """0-5 from weighted point credits (covered 1, partial 0.5, missing/wrong 0)."""
+    weights = {p.id: p.weight for p in rubric}
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    got = sum(weights.get(p.id, 0.0) * CREDIT[p.verdict] for p in points)
+    return round(5.0 * got / total, 1)
+
+
+def parse_judge_reply(
+    text: str | None,
+    *,
+    rubric: list[RubricPoint],
+    answer: str,
+    prompt_version: str,
+    model: str,
+) -> tuple[FlaggedVerdict, ParseReport]:
+    """Parse and check one judge reply against the rubric and the answer the judge saw.
+
+    Raises :class:`JudgeParseError` when nothing usable is there.
+    """
+    obj = extract_json_object(text)
+    if obj is None:
+        raise JudgeParseError("no JSON object in the judge's reply")
+    report = ParseReport()
+    rubric_ids = [p.id for p in rubric]
+    known = set(rubric_ids)
+
+    raw_points = _first(obj, "points", "rubric_points", "rubric", "verdicts")
+    if isinstance(raw_points, dict):  # {"p1": {...}, "p2": {...}}
+        raw_points = [{"id": k, **v} if isinstance(v, dict) else {"id": k, "verdict": v} for k, v in raw_points.items()]
+    by_id: dict[str, JudgePoint] = {}
+    for raw in raw_points if isinstance(raw_points, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        pid = _as_text(_first(raw, "id", "point_id", "rubric_id"))
+        if pid not in known:
+            report.dropped_ids.append(pid)
+            continue
+        if pid in by_id:
+            continue
+        point_verdict = parse_verdict(_first(raw, "verdict", "status", "coverage"))
+        if point_verdict is None:
+            report.dropped_ids.append(pid)
+            continue
+        by_id[pid] = JudgePoint(
+            id=pid,
+            verdict=point_verdict,
+            quote=_as_text(_first(raw, "quote", "evidence", "evidence_quote")),
+            reasoning=_as_text(_first(raw, "reasoning", "rationale", "explanation")),
+        )
+
+    score = parse_score(_first(obj, "score", "overall_score", "final_score", "grade"))
+    if score is None and not by_id:
+        raise JudgeParseError("the judge's reply has no readable score and no known rubric point")
+
+    # Quotes must be verbatim (normalised) spans of the answer the judge saw.
+    lost = 0.0
+    for pid, point in list(by_id.items()):
+        if point.verdict in (Verdict.covered, Verdict.partial):
+            if not quote_in_answer(point.quote, answer):
+                new = _DOWNGRADE[point.verdict]
+                weight = next(p.weight for p in rubric if p.id == pid)
+                lost += weight * (CREDIT[point.verdict] - CREDIT[new])
+                by_id[pid] = point.model_copy(update={"verdict": new, "quote": ""})
+                report.downgraded_ids.append(pid)
+        elif point.quote and (point.verdict is Verdict.missing or not quote_in_answer(point.quote, answer)):
+            by_id[pid] = point.model_copy(update={"quote": ""})
+
+    points: list[JudgePoint] = []
+    for pid in rubric_ids:
+        if pid in by_id:
+            points.append(by_id[pid])
+        else:
+            report.unassessed_ids.append(pid)
+            points.append(JudgePoint(id=pid, verdict=Verdict.missing, reasoning="not assessed by the judge"))
+
+    if score is None:
+        score = rubric_score(points, rubric)
+        report.score_from_points = True
+    elif lost > 0:
+        # The model's score leaned on evidence that is not in the answer: take that credit off.
+        total = sum(p.weight for p in rubric) or 1.0
+        adjusted = round(max(0.0, score - 5.0 * lost / total), 1)
+        report.score_adjustment = round(adjusted - score, 1)
+        score = adjusted
+
+    verdict = FlaggedVerdict(
+        reasoning=_as_text(_first(obj, "reasoning", "rationale", "explanation")),
+        points=points,
+        score=score,
+        strengths=_as_list(obj.get("strengths")),
+        gaps=_as_list(_first(obj, "gaps", "weaknesses")),
+        improvement=_text_or_empty(_first(obj, "improvement", "improvements", "suggestion")),
+        follow_up=_text_or_empty(_first(obj, "follow_up", "followup", "follow_up_question")),
+        prompt_version=prompt_version,
+        model=model,
+        injection_attempt=_as_bool(_first(obj, "injection_attempt", "injection")),
+    )
+    return verdict, report
+
+
+_FOLLOW_UP_PREFIX_RE = re.compile(
+    r"^\s*(?:\d+[.)]\s*|[-*]\s*|(?:follow[- ]?up(?: question)?|question)\s*:\s*)+", re.IGNORECASE
+)
+
+
+def clean_follow_up(text: str | None, max_chars: int = 400) -> str | None:
+    """The follow-up question from a plain-text reply: first non-empty line, no preamble."""
+    if not text:
+        return None
+    obj = extract_json_object(text) if "{" in text else None
+    if obj is not None:
+        text = _as_text(_first(obj, "follow_up", "question", "followup"))
+    for line in text.splitlines():
+        line = _FOLLOW_UP_PREFIX_RE.sub("", line).strip().strip(_QUOTE_CHARS).strip()
+        if line and not line.startswith("```"):
+            return line[:max_chars].rstrip()
+    return None
