@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
 
 from app.bank.routes import router as bank_router
 from app.config import Settings, get_settings
@@ -17,6 +18,7 @@ from app.errors import AppError
 from app.grading.routes import router as grading_router
 from app.interview.routes import router as interview_router
 from app.review.routes import router as review_router
+from app.web import router as web_router
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -82,8 +84,10 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         reason = ctx.grader_error or "loading the embedding model"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
+    app.mount("/metrics", make_asgi_app())
     app.include_router(interview_router)
     app.include_router(grading_router)
     app.include_router(bank_router)
     app.include_router(review_router)
+    app.include_router(web_router)
     return app

@@ -103,3 +103,8 @@ def client(ctx: AppContext) -> Iterator[TestClient]:
 
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -9,12 +9,14 @@ caller can keep the answer as ``ungraded`` and grade it later.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.grading.injection import looks_like_injection
+from app.observability import GRADING_SECONDS, GRADINGS, REVIEW_FLAGS
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
     EmbeddingEvidence,
@@ -85,6 +87,15 @@ class Grader:
         return (await asyncio.to_thread(self.embedding.grade_batch, [inp]))[0]
 
     async def grade(self, inp: GradeInput) -> GradeResult:
+        start = time.perf_counter()
+        result = await self._grade(inp)
+        GRADING_SECONDS.labels(self.mode).observe(time.perf_counter() - start)
+        GRADINGS.labels(result.status.value, self.mode).inc()
+        for flag in result.flags:
+            REVIEW_FLAGS.labels(flag).inc()
+        return result
+
+    async def _grade(self, inp: GradeInput) -> GradeResult:
         if not inp.rubric:
             inp = inp.model_copy(update={"rubric": derive_points(inp.reference_answer)})
         evidence = await self._embedding(inp)

@@ -27,6 +27,7 @@ from app.grading.schemas import GradeInput, GradeResult, RubricPoint, Verdict
 from app.grading.service import Grader, current_turn_id
 from app.interview.models import Candidate, InterviewSession, Turn
 from app.interview.schemas import QuestionOut, SessionStart
+from app.observability import GRADING_FAILURES
 from app.reports.service import build_report
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class InterviewService:
             result = await self.grader.grade(inp)
         except Exception as exc:
             log.exception("grading turn %s failed", turn.id)
+            GRADING_FAILURES.inc()
             turn.grading_status = "ungraded"
             turn.grading_error = f"{type(exc).__name__}: {exc}"
             current_turn_id.reset(token)
