@@ -329,7 +329,9 @@ def interview(
 @app.command("eval")
 def eval_cmd(
     target: Annotated[str, typer.Argument(help="gold (the rubric regression evals), mohler or shadow.")] = "gold",
-    dataset: Annotated[Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")
+    ] = None,
     grader: Annotated[str, typer.Option(help="embedding, judge, hybrid, or a config in evals/configs/.")] = "embedding",
     report: Annotated[Path | None, typer.Option(help="Folder for the Markdown/HTML/JSON report.")] = None,
     compare_with: Annotated[
@@ -364,8 +366,16 @@ def eval_cmd(
     with cli_errors():
         try:
             code = run_gold(
-                load_settings(), dataset=dataset, grader=grader, report=report, compare_configs=compare_with,
-                split=split, replay=replay, as_json=as_json, gate=not no_gate, console=console,
+                load_settings(),
+                dataset=dataset,
+                grader=grader,
+                report=report,
+                compare_configs=compare_with,
+                split=split,
+                replay=replay,
+                as_json=as_json,
+                gate=not no_gate,
+                console=console,
             )
         except (ValueError, FileNotFoundError) as exc:
             raise CliError(str(exc)) from exc

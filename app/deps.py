@@ -78,7 +78,11 @@ def bearer_token(request: Request, credentials: BearerDep, cookie_name: str | No
 def get_current_session(
     session_id: str, request: Request, credentials: BearerDep, db: SessionDep, interviews: InterviewsDep
 ) -> InterviewSession:
-    token = bearer_token(request, credentials, cookie_name=f"mi_session_{session_id}")
+    # The session cookie counts only for reads: state-changing API calls need the Bearer token,
+    # so a cross-site form can never act with a candidate's cookie (the web pages post to their
+    # own CSRF-checked endpoints).
+    cookie = f"mi_session_{session_id}" if request.method in ("GET", "HEAD") else None
+    token = bearer_token(request, credentials, cookie_name=cookie)
     return interviews.authenticate(db, session_id, token)
 
 

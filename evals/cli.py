@@ -36,12 +36,22 @@ def _embedding(settings: Settings) -> Any:
 def _run(config: GraderConfig, settings: Settings, embedding: Any, data: dict[str, Any], console: Console) -> EvalRun:
     total = len(data["items"]) + 2 * len(data["pairs"])
     with Progress(
-        TextColumn(f"[bold]{config.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=False,
+        TextColumn(f"[bold]{config.name}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
     ) as progress:
         task = progress.add_task(config.name, total=total)
         return run_eval(
-            config, settings, embedding, data["bank"], data["items"], data["pairs"], data["held_out"],
+            config,
+            settings,
+            embedding,
+            data["bank"],
+            data["items"],
+            data["pairs"],
+            data["held_out"],
             advance=lambda: progress.advance(task),
         )
 
@@ -51,15 +61,24 @@ def _print(figures: dict[str, Any], failures: list[str], console: Console) -> No
     for col in ("scope", "n", "pearson", "spearman", "qwk", "mae", "band acc"):
         table.add_column(col)
     for name, b in [("all", figures["overall"]), *figures["by_split"].items()]:
-        table.add_row(name, str(b.get("n")), *(f"{b[m]:.3f}" if m in b else "" for m in ("pearson", "spearman", "qwk", "mae", "band_accuracy")))
+        table.add_row(
+            name,
+            str(b.get("n")),
+            *(f"{b[m]:.3f}" if m in b else "" for m in ("pearson", "spearman", "qwk", "mae", "band_accuracy")),
+        )
     console.print(table)
-    inv = ", ".join(f"{k} {'ok' if v['passed'] else 'FAILED'} (max raise {v['max_raise']})" for k, v in figures["invariance"].items())
+    inv = ", ".join(
+        f"{k} {'ok' if v['passed'] else 'FAILED'} (max raise {v['max_raise']})"
+        for k, v in figures["invariance"].items()
+    )
     console.print(f"invariance: {inv}")
     j = figures["judge"]
     if figures["kind"] != "embedding":
-        console.print(f"judge: fallback {j['fallback_rate']}, parse failures {j['parse_failure_rate']}, "
-                      f"calls {j['calls']} (cached {j['cache_hits']}, replay misses {j['cache_misses']}), "
-                      f"tokens {j['prompt_tokens']}+{j['completion_tokens']}")
+        console.print(
+            f"judge: fallback {j['fallback_rate']}, parse failures {j['parse_failure_rate']}, "
+            f"calls {j['calls']} (cached {j['cache_hits']}, replay misses {j['cache_misses']}), "
+            f"tokens {j['prompt_tokens']}+{j['completion_tokens']}"
+        )
     console.print(f"latency per grading: p50 {figures['latency_ms']['p50']} ms, p95 {figures['latency_ms']['p95']} ms")
     for f in failures:
         console.print(f"[red]threshold failed:[/] {f}", highlight=False)
@@ -128,7 +147,8 @@ def compare_markdown(result: dict[str, Any]) -> str:
     for metric, m in result["metrics"].items():
         a, b = m["a"], m["b"]
         lines.append(
-            f"| {metric} | {a:.3f} | {b:.3f} | {m['diff']:+.3f} | [{m['ci95'][0]:+.3f}, {m['ci95'][1]:+.3f}] | {m['verdict']} |"
+            f"| {metric} | {a:.3f} | {b:.3f} | {m['diff']:+.3f} | "
+            f"[{m['ci95'][0]:+.3f}, {m['ci95'][1]:+.3f}] | {m['verdict']} |"
             if isinstance(a, float) and isinstance(b, float)
             else f"| {metric} | {a} | {b} | {m['diff']} | {m['ci95']} | {m['verdict']} |"
         )

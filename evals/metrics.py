@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
@@ -102,7 +103,7 @@ def bootstrap_difference(
     """
     a, h = _arrays(pred_a, human)
     b, _ = _arrays(pred_b, human)
-    fn = METRICS[metric]
+    fn: Callable[[Any, Any], float] = METRICS[metric]
     point = fn(b, h) - fn(a, h)
     rng = np.random.default_rng(seed)
     if groups is not None:

@@ -10,9 +10,9 @@ import matplotlib
 from markdown_it import MarkdownIt
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from evals.runner import EvalRun, write_json  # noqa: E402
+from evals.runner import EvalRun, write_json
 
 PLOTS = ("scatter.png", "bands.png", "categories.png")
 
@@ -28,8 +28,13 @@ def _plots(run: EvalRun, out: Path) -> None:
     ax.plot([0, 5], [0, 5], color="grey", linewidth=1)
     ax.axhline(3.0, color="red", linewidth=0.5, linestyle="--")
     ax.axvline(3.0, color="red", linewidth=0.5, linestyle="--")
-    ax.set(xlabel="human score", ylabel="predicted score", xlim=(-0.2, 5.2), ylim=(-0.2, 5.2),
-           title=f"{run.figures['grader']}: predicted vs human")
+    ax.set(
+        xlabel="human score",
+        ylabel="predicted score",
+        xlim=(-0.2, 5.2),
+        ylim=(-0.2, 5.2),
+        title=f"{run.figures['grader']}: predicted vs human",
+    )
     fig.tight_layout()
     fig.savefig(out / "scatter.png", dpi=110)
     plt.close(fig)
@@ -41,8 +46,15 @@ def _plots(run: EvalRun, out: Path) -> None:
     for i in range(2):
         for j in range(2):
             ax.text(j, i, str(grid[i][j]), ha="center", va="center")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["fail", "pass"], yticklabels=["fail", "pass"],
-           xlabel="predicted band", ylabel="human band", title="pass/fail band (3.0)")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["fail", "pass"],
+        yticklabels=["fail", "pass"],
+        xlabel="predicted band",
+        ylabel="human band",
+        title="pass/fail band (3.0)",
+    )
     fig.tight_layout()
     fig.savefig(out / "bands.png", dpi=110)
     plt.close(fig)
@@ -81,12 +93,26 @@ def markdown(figures: dict[str, Any], failures: list[str]) -> str:
             + " | ".join(_fmt(block.get(m, "")) for m in ("pearson", "spearman", "qwk", "mae", "rmse", "band_accuracy"))
             + " |"
         )
-    lines += ["", "## By category", "", "| category | n | mean human | mean predicted | MAE | bias |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## By category",
+        "",
+        "| category | n | mean human | mean predicted | MAE | bias |",
+        "|---|---|---|---|---|---|",
+    ]
     for cat, c in figures["by_category"].items():
         lines.append(f"| {cat} | {c['n']} | {c['mean_human']} | {c['mean_pred']} | {c['mae']} | {c['bias']} |")
-    lines += ["", "## Invariance", "", "| kind | pairs | limit | max raise | mean abs diff | passed |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Invariance",
+        "",
+        "| kind | pairs | limit | max raise | mean abs diff | passed |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, inv in figures["invariance"].items():
-        lines.append(f"| {kind} | {inv['n']} | {inv['limit']} | {inv['max_raise']} | {inv['mean_abs_diff']} | {inv['passed']} |")
+        lines.append(
+            f"| {kind} | {inv['n']} | {inv['limit']} | {inv['max_raise']} | {inv['mean_abs_diff']} | {inv['passed']} |"
+        )
     j, lat = figures["judge"], figures["latency_ms"]
     lines += [
         "",

@@ -24,11 +24,13 @@ _SPANS = re.compile(
 )
 
 _GRADER = (
-    r"(grader|graders|grading (?:model|system|ai|bot)|evaluator|evaluation (?:model|system)|evaluating (?:model|system|ai)|"
+    r"(grader|graders|grading (?:model|system|ai|bot)|evaluator|evaluation (?:model|system)|"
+    r"evaluating (?:model|system|ai)|"
     r"examiner|marker|scorer|assessor|judge|reviewer|ai|llm|language model|assistant|model|system)"
 )
 _GRADER_SPECIFIC = (
-    r"(grader|graders|grading (?:model|system|ai|bot)|evaluator|evaluation (?:model|system)|evaluating (?:model|system|ai)|"
+    r"(grader|graders|grading (?:model|system|ai|bot)|evaluator|evaluation (?:model|system)|"
+    r"evaluating (?:model|system|ai)|"
     r"examiner|marker|scorer|assessor|ai grader|ai evaluator|llm|llm judge)"
 )
 _SCORING = re.compile(
@@ -114,7 +116,11 @@ def injection_sentences(text: str) -> list[str]:
     found = []
     for i, unit in enumerate(units):
         follows_address = i > 0 and _addresses_grader(units[i - 1]) and bool(_SCORING.search(unit))
-        if _is_injection(unit) or follows_address or (_addresses_grader(unit) and i + 1 < len(units) and _is_injection(units[i + 1])):
+        if (
+            _is_injection(unit)
+            or follows_address
+            or (_addresses_grader(unit) and i + 1 < len(units) and _is_injection(units[i + 1]))
+        ):
             found.append(unit)
     # A sentence that contains a flagged span adds nothing; keep each piece once.
     return list(dict.fromkeys(found))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.grading.injection import looks_like_injection
-from app.observability import GRADING_SECONDS, GRADINGS, REVIEW_FLAGS
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
     EmbeddingEvidence,
@@ -31,6 +30,7 @@ from app.grading.schemas import (
     passed,
     round_score,
 )
+from app.observability import GRADING_SECONDS, GRADINGS, REVIEW_FLAGS
 
 if TYPE_CHECKING:
     from app.grading.batching import MicroBatcher
@@ -51,6 +51,7 @@ MSG_JUDGE_FAILED = (
     "judge's reading. It can be regraded later."
 )
 MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
+INJECTION_PENALTY = 0.3
 MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
 
 
@@ -150,6 +151,11 @@ class Grader:
                 flags.append("judge_disagreement")
         else:
             score = round_score(evidence.score)
+
+        if "suspected_injection" in flags:
+            # The instruction was removed before scoring; on top of that, an attempt to steer the
+            # grader costs a little, so it can never pay off through a quirk of the features.
+            score = round_score(score - INJECTION_PENALTY)
 
         covered = [p for p in points if p.verdict in (Verdict.covered, Verdict.partial)]
         missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]

@@ -271,7 +271,12 @@ class InterviewService:
             turn.shadow_grading = {"error": f"{type(exc).__name__}: {exc}", "score": None}
             return
         versions = shadow.versions.model_dump() if shadow.versions else {}
-        turn.shadow_grading = {"score": shadow.score, "status": shadow.status.value, "config": versions, "result": shadow.model_dump(mode="json")}
+        turn.shadow_grading = {
+            "score": shadow.score,
+            "status": shadow.status.value,
+            "config": versions,
+            "result": shadow.model_dump(mode="json"),
+        }
 
     def store_grading(self, turn: Turn, result: GradeResult) -> None:
         turn.grading = result.model_dump(mode="json")

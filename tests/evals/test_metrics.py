@@ -58,7 +58,7 @@ def test_bands() -> None:
 def test_bootstrap_difference_sees_a_real_improvement() -> None:
     human = [float(i % 6) for i in range(60)]
     noisy = [h + (2.0 if i % 2 else -2.0) for i, h in enumerate(human)]
-    point, lo, hi = bootstrap_difference(noisy, human, human, "mae", n=300)
+    point, _lo, hi = bootstrap_difference(noisy, human, human, "mae", n=300)
     assert point == pytest.approx(-2.0) and hi < 0  # B (perfect) has lower error, interval excludes 0
     p2, lo2, hi2 = bootstrap_difference(human, human, human, "pearson", n=50, groups=[str(i % 10) for i in range(60)])
     assert p2 == 0.0 and lo2 == 0.0 and hi2 == 0.0

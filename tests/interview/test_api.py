@@ -253,7 +253,11 @@ def test_questions_and_health(client: TestClient) -> None:
 
 def test_metrics_count_gradings(client: TestClient, bank: Bank) -> None:
     s = start(client, num_questions=1)
-    client.post(f"/api/sessions/{s['session_id']}/dont-know", headers=auth(s["token"]), json={"turn_id": s["question"]["turn_id"]})
+    client.post(
+        f"/api/sessions/{s['session_id']}/dont-know",
+        headers=auth(s["token"]),
+        json={"turn_id": s["question"]["turn_id"]},
+    )
     text = client.get("/metrics/").text
     assert 'mockinterview_gradings_total{mode="embedding",status="graded"}' in text
     assert "mockinterview_grading_seconds_bucket" in text

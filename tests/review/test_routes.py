@@ -30,13 +30,15 @@ def answered_turn(client: TestClient, bank: Bank, answer: str | None = None) -> 
     headers = {"Authorization": f"Bearer {s['token']}"}
     q = s["question"]
     text = answer or bank.questions[q["question_id"]].reference_answer
-    r = client.post(f"/api/sessions/{s['session_id']}/answers", headers=headers, json={"turn_id": q["turn_id"], "answer": text})
+    r = client.post(
+        f"/api/sessions/{s['session_id']}/answers", headers=headers, json={"turn_id": q["turn_id"], "answer": text}
+    )
     assert r.status_code == 200
     return q["turn_id"], headers
 
 
 def test_reviewer_token_is_required(client: TestClient, bank: Bank) -> None:
-    turn_id, session_headers = answered_turn(client, bank)
+    _turn_id, session_headers = answered_turn(client, bank)
     assert client.get("/api/review/turns").status_code == 401
     assert client.get("/api/review/turns", headers={"Authorization": "Bearer wrong"}).status_code == 403
     # A candidate's session token is not a reviewer token.
@@ -47,7 +49,9 @@ def test_reviewer_token_is_required(client: TestClient, bank: Bank) -> None:
 def test_override_keeps_the_original_score(client: TestClient, bank: Bank, db: Session) -> None:
     turn_id, _ = answered_turn(client, bank)
     original = db.get(Turn, turn_id).score  # type: ignore[union-attr]
-    r = client.post(f"/api/review/turns/{turn_id}/override", headers=REVIEWER, json={"score": 1.5, "note": "misses drift"})
+    r = client.post(
+        f"/api/review/turns/{turn_id}/override", headers=REVIEWER, json={"score": 1.5, "note": "misses drift"}
+    )
     assert r.status_code == 201
     assert r.json()["original_score"] == original and r.json()["score"] == 1.5
     detail = client.get(f"/api/review/turns/{turn_id}", headers=REVIEWER).json()
@@ -68,16 +72,25 @@ def test_filters_find_suspected_injection(client: TestClient, bank: Bank) -> Non
 
 
 @respx.mock
-def test_audit_trail_of_judge_calls(ctx: AppContext, test_settings: Settings, bank: Bank, db: Session, tmp_path: Path) -> None:
+def test_audit_trail_of_judge_calls(
+    ctx: AppContext, test_settings: Settings, bank: Bank, db: Session, tmp_path: Path
+) -> None:
     settings = test_settings.model_copy(
-        update={"judge_model": "judge-test-model", "openai_base_url": BASE_URL, "judge_cache": False, "data_dir": tmp_path}
+        update={
+            "judge_model": "judge-test-model",
+            "openai_base_url": BASE_URL,
+            "judge_cache": False,
+            "data_dir": tmp_path,
+        }
     )
     assert ctx.grader is not None
     judge = Judge(settings, audit=DatabaseAudit(ctx.session_factory), retry_base_s=0.001)
     ctx.grader = Grader(settings, ctx.grader.embedding, judge)
     respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(verdict_payload(score=4.0))))
     with TestClient(create_app(context=ctx)) as client:
-        turn_id, _ = answered_turn(client, bank, "Overfitting is when a model memorises the noise in the training data.")
+        turn_id, _ = answered_turn(
+            client, bank, "Overfitting is when a model memorises the noise in the training data."
+        )
         detail = client.get(f"/api/review/turns/{turn_id}", headers=REVIEWER).json()
     assert detail["grading_status"] == "graded"
     calls = detail["llm_calls"]

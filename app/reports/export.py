@@ -1,0 +1,297 @@
+"""The feedback report (as built by :func:`app.reports.service.build_report`) as Markdown, JSON
+and PDF files.
+
+Candidate text (answers, quoted evidence) is untrusted: in Markdown it goes inside fenced
+blocks or has its markup characters escaped, so a Markdown viewer shows it as text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from app.grading.schemas import PASS_MARK
+
+REPORT_TITLE = "Mock interview report"
+
+
+def _score(value: object) -> str:
+    return f"{float(value):.1f} / 5" if isinstance(value, int | float) else "not scored"
+
+
+def band(score: float | None) -> str:
+    """A plain word for a 0-5 score (3.0 passes)."""
+    if score is None:
+        return "not scored"
+    if score >= 4.0:
+        return "strong"
+    if score >= PASS_MARK:
+        return "pass"
+    if score >= 1.5:
+        return "partial"
+    return "weak"
+
+
+def status_label(grading_status: str | None) -> str:
+    return {
+        "graded": "graded",
+        "embedding_only": "embedding-only grading",
+        "unscored": "not scored",
+        "ungraded": "not graded yet",
+        "skipped": "skipped",
+        "pending": "not answered",
+    }.get(grading_status or "", grading_status or "")
+
+
+def rubric_summary(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Strengths and gaps by rubric point, one entry per (question, point).
+
+    The report lists the points of every turn, so a point covered in the main answer but
+    missed in a follow-up shows up twice. Here a point covered in any turn of its question is
+    a strength, and a gap only when no turn of that question covered it.
+    """
+    strengths: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in report.get("strengths") or []:
+        strengths.setdefault((item.get("question_id"), item.get("point")), dict(item))
+    gaps: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in report.get("gaps") or []:
+        key = (item.get("question_id"), item.get("point"))
+        if key in strengths:
+            continue
+        if key not in gaps or item.get("verdict") == "wrong":
+            gaps[key] = dict(item)
+    return list(strengths.values()), list(gaps.values())
+
+
+# ---------------------------------------------------------------------------------- JSON
+def report_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+# ------------------------------------------------------------------------------ Markdown
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|<>&~])")
+_MD_LINE_START = re.compile(r"^(\d*)([#+\-=.)])")
+
+
+def md_inline(text: object) -> str:
+    """Untrusted text on one Markdown line: markup characters escaped, line breaks folded."""
+    flat = " ".join(str(text or "").split())
+    return _MD_LINE_START.sub(r"\1\\\2", _MD_SPECIAL.sub(r"\\\1", flat))
+
+
+def md_block(text: str) -> str:
+    """Untrusted multi-line text as a fenced block (longer fence than any run inside it)."""
+    longest = max((len(m) for m in re.findall(r"`+|~+", text)), default=0)
+    fence = "~" * max(3, longest + 1)
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = None) -> str:
+    lines: list[str] = [f"# {REPORT_TITLE}", ""]
+    lines.append(f"- Track: {md_inline(report.get('track'))}")
+    lines.append(f"- Mode: {md_inline(report.get('mode'))}")
+    if created_at is not None:
+        lines.append(f"- Date: {created_at:%Y-%m-%d %H:%M} UTC")
+    overall = report.get("overall_score")
+    verdict = "" if overall is None else (" (pass)" if report.get("passed") else " (below the pass mark)")
+    lines.append(f"- Overall score: **{_score(overall)}**{verdict}")
+    lines.append(f"- Questions answered: {report.get('questions_answered', 0)} of {report.get('questions_planned', 0)}")
+    if report.get("ungraded_turns"):
+        lines.append(f"- Answers not graded yet: {len(report['ungraded_turns'])}")
+    lines.append("")
+
+    topic_scores: Mapping[str, float] = report.get("topic_scores") or {}
+    lines += ["## Score per topic", ""]
+    if topic_scores:
+        lines += ["| Topic | Score | Band |", "|---|---|---|"]
+        lines += [f"| {md_inline(t)} | {s:.1f} | {band(s)} |" for t, s in topic_scores.items()]
+    else:
+        lines.append("No scored answers yet.")
+    lines.append("")
+
+    strengths, gaps = rubric_summary(report)
+    for title, items in (("Strengths", strengths), ("Gaps", gaps)):
+        lines += [f"## {title}", ""]
+        if not items:
+            lines.append("None recorded.")
+        for item in items:
+            extra = f" ({md_inline(item['verdict'])})" if item.get("verdict") else ""
+            evidence = f": \u201c{md_inline(item['evidence'])}\u201d" if item.get("evidence") else ""
+            lines.append(f"- {md_inline(item.get('point'))}{extra}{evidence}")
+        lines.append("")
+
+    lines += ["## Practise next", ""]
+    recommended = report.get("recommended") or []
+    if not recommended:
+        lines.append("No recommendation: every question of these topics was asked.")
+    for r in recommended:
+        lines.append(
+            f"- {md_inline(r.get('question'))} ({md_inline(r.get('topic'))}, {md_inline(r.get('difficulty'))})"
+        )
+    lines.append("")
+
+    lines += ["## Transcript", ""]
+    for n, t in enumerate(report.get("transcript") or [], start=1):
+        kind = "Follow-up" if t.get("is_follow_up") else "Question"
+        lines += [f"### {n}. {kind} ({md_inline(t.get('topic'))})", "", md_inline(t.get("question")), ""]
+        if t.get("answer"):
+            lines += ["Answer:", "", md_block(str(t["answer"])), ""]
+        else:
+            lines += [f"_{md_inline(t.get('status'))}_", ""]
+        grading = t.get("grading") or {}
+        score = t.get("score")
+        lines.append(f"Score: {_score(score)} ({status_label(t.get('grading_status'))})")
+        for p in grading.get("points") or []:
+            evidence = f": \u201c{md_inline(p['evidence'])}\u201d" if p.get("evidence") else ""
+            lines.append(f"- {md_inline(p.get('verdict'))}: {md_inline(p.get('text'))}{evidence}")
+        if grading.get("improvement"):
+            lines.append(f"- Improve: {md_inline(grading['improvement'])}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------------- PDF
+_FONT_DIRS = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/dejavu"),
+    Path("/usr/share/fonts/TTF"),
+    Path("/Library/Fonts"),
+)
+
+
+def _unicode_fonts() -> tuple[Path, Path] | None:
+    """DejaVu Sans (regular, bold) if the system has it; the PDF then shows any script."""
+    dirs = list(_FONT_DIRS)
+    try:  # matplotlib, when installed, ships DejaVu too
+        import matplotlib
+
+        dirs.append(Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf")
+    except ImportError:
+        pass
+    for d in dirs:
+        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            return regular, bold
+    return None
+
+
+def _latin1(text: str) -> str:
+    """For the built-in PDF fonts (Latin-1 only): fold accents, replace what is left."""
+    swaps = {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u2026": "..."}
+    text = "".join(swaps.get(c, c) for c in text)
+    folded = unicodedata.normalize("NFKD", text)
+    out = "".join(c for c in folded if not unicodedata.combining(c))
+    return out.encode("latin-1", "replace").decode("latin-1")
+
+
+def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None) -> bytes:
+    """The report as a PDF (title, scores with a bar chart per topic, strengths, gaps,
+    recommendations and the full transcript)."""
+    from fpdf import FPDF
+    from fpdf.enums import XPos, YPos
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.set_title(REPORT_TITLE)
+    pdf.set_creator("mockinterview")
+    fonts = _unicode_fonts()
+    if fonts is not None:
+        pdf.add_font("Body", "", str(fonts[0]))
+        pdf.add_font("Body", "B", str(fonts[1]))
+        family = "Body"
+
+        def clean(text: object) -> str:
+            return str(text or "")
+    else:
+        family = "Helvetica"
+
+        def clean(text: object) -> str:
+            return _latin1(str(text or ""))
+
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    def para(text: object, size: float = 10, style: str = "", gap: float = 1.5) -> None:
+        pdf.set_font(family, style, size)
+        pdf.multi_cell(width, size * 0.5, clean(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(gap)
+
+    def heading(text: str, size: float = 14) -> None:
+        pdf.ln(2)
+        para(text, size=size, style="B", gap=1)
+
+    para(REPORT_TITLE, size=20, style="B", gap=3)
+    meta = f"Track: {report.get('track')}   Mode: {report.get('mode')}"
+    if created_at is not None:
+        meta += f"   Date: {created_at:%Y-%m-%d %H:%M} UTC"
+    para(meta)
+    overall = report.get("overall_score")
+    verdict = "" if overall is None else (" - pass" if report.get("passed") else " - below the pass mark")
+    para(f"Overall score: {_score(overall)}{verdict}", size=14, style="B")
+    para(f"Questions answered: {report.get('questions_answered', 0)} of {report.get('questions_planned', 0)}")
+
+    topic_scores: Mapping[str, float] = report.get("topic_scores") or {}
+    heading("Score per topic")
+    if topic_scores:
+        label_w, bar_w, row_h = 55.0, width - 75.0, 7.0
+        pdf.set_font(family, "", 9)
+        for topic, score in topic_scores.items():
+            if pdf.get_y() + row_h > pdf.h - pdf.b_margin:
+                pdf.add_page()
+            y = pdf.get_y()
+            pdf.set_xy(pdf.l_margin, y)
+            pdf.cell(label_w, row_h, clean(topic)[:34])
+            x0 = pdf.l_margin + label_w
+            pdf.set_fill_color(230, 230, 230)
+            pdf.rect(x0, y + 1.2, bar_w, row_h - 2.4, style="F")
+            fill = (46, 125, 50) if score >= PASS_MARK else (198, 40, 40)
+            pdf.set_fill_color(*fill)
+            pdf.rect(x0, y + 1.2, bar_w * max(0.0, min(5.0, score)) / 5.0, row_h - 2.4, style="F")
+            pdf.set_draw_color(60, 60, 60)
+            mark = x0 + bar_w * PASS_MARK / 5.0
+            pdf.line(mark, y + 0.5, mark, y + row_h - 0.5)
+            pdf.set_xy(x0 + bar_w + 3, y)
+            pdf.cell(17, row_h, f"{score:.1f}")
+            pdf.set_y(y + row_h)
+        pdf.ln(1)
+        para(f"The line marks the pass mark ({PASS_MARK:.1f}).", size=8)
+    else:
+        para("No scored answers yet.")
+
+    strengths, gaps = rubric_summary(report)
+    for title, items in (("Strengths", strengths), ("Gaps", gaps)):
+        heading(title)
+        if not items:
+            para("None recorded.")
+        for item in items:
+            extra = f" ({item['verdict']})" if item.get("verdict") else ""
+            evidence = f': "{item["evidence"]}"' if item.get("evidence") else ""
+            para(f"- {item.get('point')}{extra}{evidence}", gap=0.5)
+
+    heading("Practise next")
+    recommended = report.get("recommended") or []
+    if not recommended:
+        para("No recommendation: every question of these topics was asked.")
+    for r in recommended:
+        para(f"- {r.get('question')} ({r.get('topic')}, {r.get('difficulty')})", gap=0.5)
+
+    heading("Transcript")
+    for n, t in enumerate(report.get("transcript") or [], start=1):
+        kind = "Follow-up" if t.get("is_follow_up") else "Question"
+        para(f"{n}. {kind} ({t.get('topic')})", size=11, style="B", gap=0.5)
+        para(t.get("question"))
+        para(f"Answer: {t['answer']}" if t.get("answer") else f"({t.get('status')})")
+        para(f"Score: {_score(t.get('score'))} ({status_label(t.get('grading_status'))})", style="B", gap=0.5)
+        grading = t.get("grading") or {}
+        for p in grading.get("points") or []:
+            evidence = f': "{p["evidence"]}"' if p.get("evidence") else ""
+            para(f"- {p.get('verdict')}: {p.get('text')}{evidence}", size=9, gap=0.3)
+        if grading.get("improvement"):
+            para(f"Improve: {grading['improvement']}", size=9)
+        pdf.ln(2)
+    return bytes(pdf.output())

@@ -1,0 +1,179 @@
+"""What the candidate pages show, computed from the stored session (never from memory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from app.bank.loader import Bank
+from app.grading.schemas import GradeResult, GradeStatus, PointResult, Verdict
+from app.interview.models import InterviewSession, Turn
+from app.interview.progress import as_utc
+from app.interview.service import IDK_ANSWER, InterviewService
+
+
+def grader_label(result: GradeResult) -> str:
+    """The grader status, said plainly."""
+    judged = result.versions is not None and result.versions.judge_model is not None
+    if result.status is GradeStatus.unscored:
+        return "Not scored: no grader could produce a trustworthy score"
+    if result.status is GradeStatus.embedding_only:
+        return "Embedding-only grading: no LLM judge read this answer"
+    if judged or result.judge_score is not None:
+        return "Hybrid grading: an LLM judge and embedding similarity together"
+    return "Graded without a model: no substantive answer was given"
+
+
+@dataclass
+class Feedback:
+    result: GradeResult
+    covered: list[PointResult]
+    missed: list[PointResult]
+    grader: str
+    model_answer: str | None
+
+    @property
+    def score(self) -> float | None:
+        return self.result.score
+
+
+def feedback_of(result: GradeResult, model_answer: str | None) -> Feedback:
+    covered = [p for p in result.points if p.verdict in (Verdict.covered, Verdict.partial)]
+    missed = [p for p in result.points if p.verdict in (Verdict.missing, Verdict.wrong)]
+    return Feedback(result, covered, missed, grader_label(result), model_answer)
+
+
+def model_answer(bank: Bank, turn: Turn) -> str | None:
+    question = bank.get(turn.question_id)
+    if question is None:
+        return None
+    if turn.is_follow_up and turn.probes_point:
+        point = next((r for r in question.rubric if r.id == turn.probes_point), None)
+        if point is not None:
+            return f"{point.point} {question.reference_answer}"
+    return question.reference_answer
+
+
+def revealed_hints(bank: Bank, turn: Turn) -> list[str]:
+    """The hints already shown for this turn (the service counts them in ``hints_used``)."""
+    question = bank.get(turn.question_id)
+    if question is None or turn.hints_used <= 0:
+        return []
+    if not turn.is_follow_up:
+        return list(question.hints[: turn.hints_used])
+    point = next((r for r in question.rubric if r.id == turn.probes_point), None)
+    return [f"Think about this aspect: {point.point.split(',')[0]}"] if point is not None else []
+
+
+@dataclass
+class TurnView:
+    turn: Turn
+    label: str
+    answer: str | None
+    kind: str
+    """``answer``, ``idk``, ``skipped`` or ``unanswered``."""
+    feedback: Feedback | None
+    pending: bool
+    """Answered, but no grading stored yet (being graded, or grading failed for now)."""
+    hints: list[str]
+
+    @property
+    def id(self) -> str:
+        return self.turn.id
+
+
+@dataclass
+class QuestionView:
+    turn: Turn
+    label: str
+    text: str
+    topic: str
+    difficulty: str
+    hints: list[str]
+    hints_left: int
+    elapsed_s: int
+    is_follow_up: bool
+
+    @property
+    def turn_id(self) -> str:
+        return self.turn.id
+
+
+@dataclass
+class SessionView:
+    session: InterviewSession
+    turns: list[TurnView]
+    current: QuestionView | None
+    practice: bool
+    max_chars: int
+    main_done: int
+    grading_stalled: bool = False
+    """Active, nothing to answer: the last answer is still being graded (or the server stopped
+    before the next question was asked)."""
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.session.status == "finished"
+
+
+def _label(session: InterviewSession, turn: Turn) -> str:
+    mains = [t for t in session.turns if not t.is_follow_up]
+    main_id = turn.parent_turn_id or turn.id
+    number = next((i + 1 for i, t in enumerate(mains) if t.id == main_id), len(mains))
+    if turn.is_follow_up:
+        return f"Follow-up to question {number}"
+    return f"Question {number} of {session.num_questions}"
+
+
+def turn_view(interviews: InterviewService, session: InterviewSession, turn: Turn, *, practice: bool) -> TurnView:
+    result = interviews.grading_of(turn) if practice or session.status == "finished" else None
+    kind = {"skipped": "skipped", "unanswered": "unanswered"}.get(turn.status, "answer")
+    if kind == "answer" and turn.answer_text == IDK_ANSWER:
+        kind = "idk"
+    return TurnView(
+        turn=turn,
+        label=_label(session, turn),
+        answer=turn.answer_text,
+        kind=kind,
+        feedback=feedback_of(result, model_answer(interviews.bank, turn)) if result is not None else None,
+        pending=turn.status == "answered" and turn.grading_status == "ungraded",
+        hints=revealed_hints(interviews.bank, turn),
+    )
+
+
+def question_view(interviews: InterviewService, session: InterviewSession, turn: Turn) -> QuestionView:
+    out = interviews.question_out(session, turn)
+    elapsed = (datetime.now(UTC) - as_utc(turn.asked_at)).total_seconds()
+    return QuestionView(
+        turn=turn,
+        label=_label(session, turn),
+        text=out.text,
+        topic=out.topic,
+        difficulty=out.difficulty,
+        hints=revealed_hints(interviews.bank, turn),
+        hints_left=out.hints_available
+        if not turn.is_follow_up
+        else (0 if turn.hints_used else 1 if turn.probes_point else 0),
+        elapsed_s=max(0, int(elapsed)),
+        is_follow_up=turn.is_follow_up,
+    )
+
+
+def session_view(interviews: InterviewService, session: InterviewSession) -> SessionView:
+    practice = session.mode == "practice"
+    current = interviews.current_turn(session)
+    turns = [turn_view(interviews, session, t, practice=practice) for t in session.turns if t is not current]
+    last = session.turns[-1] if session.turns else None
+    # Active with nothing to answer: the last answer is being graded right now, or the server
+    # stopped between keeping the answer and asking the next question.
+    stalled = session.status == "active" and current is None and last is not None and last.status == "answered"
+    return SessionView(
+        session=session,
+        turns=turns,
+        current=question_view(interviews, session, current) if current is not None else None,
+        practice=practice,
+        max_chars=interviews.settings.max_answer_chars,
+        main_done=sum(1 for t in session.turns if not t.is_follow_up and t.status != "asked"),
+        grading_stalled=stalled,
+    )
