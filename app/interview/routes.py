@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, status
+from sqlalchemy.orm import Session
 
 from app.deps import CurrentSession, InterviewsDep, SessionDep
 from app.interview.models import InterviewSession, Turn
@@ -92,9 +93,14 @@ def get_session(session: CurrentSession, interviews: InterviewsDep) -> SessionOu
     return session_out(interviews, session)
 
 
-async def _answer(
-    session: InterviewSession, db: SessionDep, interviews: InterviewsDep, turn_id: str, answer: str, key: str | None
+async def answer_turn(
+    session: InterviewSession, db: Session, interviews: InterviewService, turn_id: str, answer: str, key: str | None
 ) -> AnswerOut:
+    """Keep the answer (committed before grading), grade it, ask the next turn, commit.
+
+    Shared by the JSON API, the web pages and the terminal interview, so all three keep the
+    same order of commits.
+    """
     recorded = interviews.record_answer(db, session, turn_id, answer, key)
     turn = recorded.turn
     if recorded.replay:
@@ -135,13 +141,15 @@ async def submit_answer(
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> AnswerOut:
     """Answer the current question. Posting the same answer again changes nothing."""
-    return await _answer(session, db, interviews, body.turn_id, body.answer, body.idempotency_key or idempotency_key)
+    return await answer_turn(
+        session, db, interviews, body.turn_id, body.answer, body.idempotency_key or idempotency_key
+    )
 
 
 @router.post("/{session_id}/dont-know", response_model=AnswerOut)
 async def dont_know(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> AnswerOut:
     """Answer "I don't know": recorded and scored 0, and the interview moves on."""
-    return await _answer(session, db, interviews, body.turn_id, IDK_ANSWER, None)
+    return await answer_turn(session, db, interviews, body.turn_id, IDK_ANSWER, None)
 
 
 @router.post("/{session_id}/skip", response_model=AnswerOut)

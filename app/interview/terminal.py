@@ -13,9 +13,11 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from app.errors import AppError
 from app.grading.schemas import GradeResult, Verdict
+from app.interview.routes import answer_turn
 from app.interview.schemas import SessionStart
 from app.interview.service import IDK_ANSWER
 
@@ -125,16 +127,11 @@ class TerminalInterview:
             db.commit()
             print_report(self.console, report)
 
-    async def _answer(self, db: Any, session: InterviewSession, turn: Turn, text: str) -> Turn | None:
-        recorded = self.service.record_answer(db, session, turn.id, text)
-        db.commit()  # kept before grading
+    async def _answer(self, db: Session, session: InterviewSession, turn: Turn, text: str) -> Turn | None:
         with self.console.status("grading..."):
-            result = await self.service.grade_turn(db, session, recorded.turn)
-        db.commit()
-        if result is None:
-            self.console.print("[yellow]Your answer is saved but could not be graded now.[/]")
-        elif session.mode == "practice":
-            print_feedback(self.console, result)
-        next_turn = self.service.advance(db, session, recorded.turn, result)
-        db.commit()
-        return next_turn
+            out = await answer_turn(session, db, self.service, turn.id, text, None)
+        if out.message:
+            self.console.print(f"[yellow]{out.message}[/]")
+        if out.grading is not None and session.mode == "practice":
+            print_feedback(self.console, out.grading)
+        return self.service.current_turn(session)

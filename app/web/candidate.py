@@ -22,7 +22,7 @@ from app.deps import BearerDep, ContextDep, InterviewsDep, SessionDep, bearer_to
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized
 from app.interview.models import InterviewSession
 from app.interview.progress import as_utc, candidate_by_token, progress_of, sessions_of
-from app.interview.routes import _answer as answer_turn
+from app.interview.routes import answer_turn
 from app.interview.schemas import AnswerIn, SessionStart
 from app.interview.service import IDK_ANSWER, InterviewService
 from app.reports.export import report_json, report_markdown, report_pdf, rubric_summary
