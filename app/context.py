@@ -74,7 +74,9 @@ def build_grader(
     from app.grading.embedding import Encoder
 
     if embedding is None:
-        embedding = EmbeddingGrader(Encoder(settings.embedding_model, settings.cache_dir), Calibration.load())
+        embedding = EmbeddingGrader(
+            Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16), Calibration.load()
+        )
     batcher = MicroBatcher(embedding, window_ms=settings.embedding_batch_window_ms)
     judge = None
     if settings.judge_enabled:

@@ -63,8 +63,7 @@ QUESTIONS: list[dict[str, Any]] = [
             "Data drift is a covariate shift: P(x) changes while P(y|x) stays the same. Track "
             "summary statistics and histograms of every input in a monitoring job, compute a "
             "divergence against the training distribution, and alert on a threshold.",
-            "When accuracy drops you retrain. We retrained every week anyway, so drift was "
-            "never a problem for us.",
+            "When accuracy drops you retrain. We retrained every week anyway, so drift was never a problem for us.",
         ],
     },
     {
@@ -239,7 +238,11 @@ def run(n: int = 200, rounds: int = 8) -> dict[str, Any]:
     model = encoder._model  # the raw SentenceTransformer, for the limit figures
 
     def raw(texts: list[str], batch_size: int = 32) -> Any:
-        return lambda: model.encode(texts, batch_size=batch_size, show_progress_bar=False)
+        def call() -> Any:
+            with encoder._precision():  # the same precision the grader runs the model in
+                return model.encode(texts, batch_size=batch_size, show_progress_bar=False)
+
+        return call
 
     def load() -> float:
         return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -276,6 +279,7 @@ def run(n: int = 200, rounds: int = 8) -> dict[str, Any]:
 
     words = [len(a.split()) for a in answers]
     return {
+        "precision": "bfloat16 autocast" if encoder.bf16 else "float32",
         "machine": {
             "nproc": os.cpu_count(),
             "cpu": _cpu_model(),
@@ -324,21 +328,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     m, r = res["machine"], res["raw_encode"]
     s, b = res["single_latency_ms"], res["batched_32_concurrent"]
     la = res["load_average_1m"]
-    print(f"machine: {m['nproc']} CPU cores ({m['cpu']}), torch threads {m['torch_threads']}; "
-          f"load average {la['before']} -> {la['after']} (other processes share these cores)")
-    print(f"model: {res['model']} (load {res['model_load_s']} s); {res['answers']['count']} "
-          f"distinct answers, {res['answers']['mean_words']} words on average")
-    print(f"raw model.encode, batch of 32 (median of {r['rounds']} rounds): "
-          f"{r['sentences_per_s']:.1f} sentences/s, {r['answers_per_s']:.1f} answers/s")
-    print(f"raw model.encode, 32 answers in passes of {r['answers_per_s_in_passes_of']} "
-          f"(as the grader runs it): {r['answers_per_s_small_passes']:.1f} answers/s  <- the limit")
-    print(f"raw model.encode, one answer: p50 {r['single_answer_ms_p50']:.1f} ms, "
-          f"p95 {r['single_answer_ms_p95']:.1f} ms")
-    print(f"single grading (warm), n={s['n']}: p50 {s['p50']:.1f} ms, p95 {s['p95']:.1f} ms "
-          f"(target p95 <= {s['target_p95']:.0f} ms)")
-    print(f"32 concurrent via MicroBatcher: {b['gradings_per_s']:.1f} gradings/s median "
-          f"(best round {b['best_round_per_s']:.1f}), {b['grade_batch_calls_per_32']} "
-          f"grade_batch call(s) per 32 requests (target >= {b['target']:.0f}/s)")
+    print(
+        f"machine: {m['nproc']} CPU cores ({m['cpu']}), torch threads {m['torch_threads']}; "
+        f"load average {la['before']} -> {la['after']} (other processes share these cores)"
+    )
+    print(
+        f"model: {res['model']} ({res['precision']}, load {res['model_load_s']} s); {res['answers']['count']} "
+        f"distinct answers, {res['answers']['mean_words']} words on average"
+    )
+    print(
+        f"raw model.encode, batch of 32 (median of {r['rounds']} rounds): "
+        f"{r['sentences_per_s']:.1f} sentences/s, {r['answers_per_s']:.1f} answers/s"
+    )
+    print(
+        f"raw model.encode, 32 answers in passes of {r['answers_per_s_in_passes_of']} "
+        f"(as the grader runs it): {r['answers_per_s_small_passes']:.1f} answers/s  <- the limit"
+    )
+    print(
+        f"raw model.encode, one answer: p50 {r['single_answer_ms_p50']:.1f} ms, p95 {r['single_answer_ms_p95']:.1f} ms"
+    )
+    print(
+        f"single grading (warm), n={s['n']}: p50 {s['p50']:.1f} ms, p95 {s['p95']:.1f} ms "
+        f"(target p95 <= {s['target_p95']:.0f} ms)"
+    )
+    print(
+        f"32 concurrent via MicroBatcher: {b['gradings_per_s']:.1f} gradings/s median "
+        f"(best round {b['best_round_per_s']:.1f}), {b['grade_batch_calls_per_32']} "
+        f"grade_batch call(s) per 32 requests (target >= {b['target']:.0f}/s)"
+    )
     return 0
 
 

@@ -30,7 +30,9 @@ def _embedding(settings: Settings) -> Any:
     from app.grading.embedding import Encoder
     from app.grading.embedding_grader import EmbeddingGrader
 
-    return EmbeddingGrader(Encoder(settings.embedding_model, settings.cache_dir), Calibration.load())
+    return EmbeddingGrader(
+        Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16), Calibration.load()
+    )
 
 
 def _run(config: GraderConfig, settings: Settings, embedding: Any, data: dict[str, Any], console: Console) -> EvalRun:

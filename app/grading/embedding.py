@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,7 @@ class TokenEmbeddings:
             out.append(self.text[starts.get(w, 0) : ends.get(w, 0)].lower())
         return out
 
-    def pool(self, mask: np.ndarray | None = None, start: int = 0, end: int | None = None) -> (
-        np.ndarray | None
-    ):
+    def pool(self, mask: np.ndarray | None = None, start: int = 0, end: int | None = None) -> np.ndarray | None:
         """Normalised mean of the token vectors inside ``[start, end)`` (and ``mask``)."""
         sel = self.offsets[:, 0] >= start
         if end is not None:
@@ -120,6 +119,15 @@ def _load_model(model: str) -> Any:
     return SentenceTransformer(model, device="cpu")
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), read from Linux's cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
 class Encoder:
     """A thread-safe sentence encoder with a persistent cache for bank texts.
 
@@ -132,13 +140,14 @@ class Encoder:
     small forward passes waste little on padding: on two CPU cores, 32 answers encode about
     1.7x faster in passes of 8 than in one padded pass of 32 (measured by the benchmark)."""
 
-    def __init__(self, model: str = "", cache_dir: Path | None = None) -> None:
+    def __init__(self, model: str = "", cache_dir: Path | None = None, bf16: bool | None = None) -> None:
         self.name: str = _model_name(model)
         self._model = _load_model(model)
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
+        self.bf16: bool = cpu_has_bf16() if bf16 is None else bf16
+        """Run the model under bfloat16 autocast: on CPUs with native bf16 about 2.5x faster,
+        with embeddings within cosine 0.99998 of float32 (measured by bench/bench_embedding.py),
+        so the calibration needs no refit. ``None`` means: on where the CPU supports it."""
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim: int = int(get_dim() or 0)
         self._model_lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -152,19 +161,27 @@ class Encoder:
 
     # -- model calls -----------------------------------------------------------------------
 
+    def _precision(self) -> AbstractContextManager[object]:
+        if not self.bf16:
+            return nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` in one batched model call: L2-normalised float32, shape (n, dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._model_lock:
             self.encode_calls += 1
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+            with self._precision():
+                vectors = self._model.encode(
+                    list(texts),
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_tokens(self, texts: list[str]) -> list[TokenEmbeddings]:
@@ -184,20 +201,17 @@ class Encoder:
             self.encode_calls += 1
             segments = self._segments(texts, max_len - 2)
             seg_texts = [texts[i][a:b] for i, a, b in segments]
-            outputs = self._model.encode(
-                seg_texts,
-                output_value=None,
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-            )
-            seg_tok = tokenizer(
-                seg_texts, return_offsets_mapping=True, truncation=True, max_length=max_len
-            )
+            with self._precision():
+                outputs = self._model.encode(
+                    seg_texts,
+                    output_value=None,
+                    batch_size=self.batch_size,
+                    show_progress_bar=False,
+                )
+            seg_tok = tokenizer(seg_texts, return_offsets_mapping=True, truncation=True, max_length=max_len)
             special = set(tokenizer.all_special_tokens)
             seg_pieces = [tokenizer.convert_ids_to_tokens(ids) for ids in seg_tok["input_ids"]]
-        parts: list[list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray]]] = [
-            [] for _ in texts
-        ]
+        parts: list[list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray]]] = [[] for _ in texts]
         for s, ((i, start, _end), out) in enumerate(zip(segments, outputs, strict=True)):
             n = min(int(out["attention_mask"].sum()), len(seg_pieces[s]))
             vecs = out["token_embeddings"][:n].float().numpy()
@@ -205,9 +219,7 @@ class Encoder:
             pieces = seg_pieces[s][:n]
             keep = [j for j, p in enumerate(pieces) if p not in special]
             sent = out["sentence_embedding"].float().numpy()
-            parts[i].append(
-                (vecs[keep], offs_arr[keep] + start, [pieces[j] for j in keep], sent)
-            )
+            parts[i].append((vecs[keep], offs_arr[keep] + start, [pieces[j] for j in keep], sent))
         result: list[TokenEmbeddings] = []
         for text, segs in zip(texts, parts, strict=True):
             vectors = np.concatenate([p[0] for p in segs]).astype(np.float32)
@@ -233,9 +245,7 @@ class Encoder:
         """(text index, start, end) pieces of at most ``limit`` tokens, cut at sentence ends
         where possible; a text that fits is one piece."""
         tokenizer = self._model.tokenizer
-        plain = tokenizer(
-            list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
+        plain = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         segments: list[tuple[int, int, int]] = []
         for i, text in enumerate(texts):
             ids = plain["input_ids"][i]
@@ -324,12 +334,9 @@ class Encoder:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
-            db = sqlite3.connect(
-                cache_dir / f"embeddings-{slug}.sqlite", check_same_thread=False, timeout=10
-            )
+            db = sqlite3.connect(cache_dir / f"embeddings-{slug}.sqlite", check_same_thread=False, timeout=10)
             db.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings "
-                "(key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
             )
             db.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
             db.commit()
@@ -359,15 +366,10 @@ class Encoder:
 
     def _db_put(self, vectors: dict[str, np.ndarray]) -> None:
         assert self._db is not None
-        rows = [
-            (k, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
-            for k, v in vectors.items()
-        ]
+        rows = [(k, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()]
         try:
             with self._cache_lock:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO embeddings (key, dim, vec) VALUES (?, ?, ?)", rows
-                )
+                self._db.executemany("INSERT OR REPLACE INTO embeddings (key, dim, vec) VALUES (?, ?, ?)", rows)
                 self._db.commit()
         except sqlite3.Error as exc:
             log.warning("embedding disk cache write failed: %s", exc)
@@ -381,9 +383,7 @@ class Encoder:
                 for start in range(0, len(keys), 500):
                     chunk = keys[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    rows = self._db.execute(
-                        f"SELECT key, data FROM tokens WHERE key IN ({marks})", chunk
-                    ).fetchall()
+                    rows = self._db.execute(f"SELECT key, data FROM tokens WHERE key IN ({marks})", chunk).fetchall()
                     for key, blob in rows:
                         try:
                             te = TokenEmbeddings.from_bytes(wanted[key], blob)
@@ -400,9 +400,7 @@ class Encoder:
         rows = [(k, te.to_bytes()) for k, te in items.items()]
         try:
             with self._cache_lock:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO tokens (key, data) VALUES (?, ?)", rows
-                )
+                self._db.executemany("INSERT OR REPLACE INTO tokens (key, data) VALUES (?, ?)", rows)
                 self._db.commit()
         except sqlite3.Error as exc:
             log.warning("embedding disk cache write failed: %s", exc)

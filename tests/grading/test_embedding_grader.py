@@ -46,9 +46,7 @@ OFF_TOPIC = (
 
 
 def item(answer: str, rubric: list[RubricPoint] | None = None) -> GradeInput:
-    return GradeInput(
-        question=QUESTION, reference_answer=REFERENCE, answer=answer, rubric=rubric or RUBRIC
-    )
+    return GradeInput(question=QUESTION, reference_answer=REFERENCE, answer=answer, rubric=rubric or RUBRIC)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +126,7 @@ def test_non_answers_score_zero_without_a_model_call(grader: EmbeddingGrader, an
     ],
 )
 @pytest.mark.parametrize("answer", [GOOD, "It is when the model gets worse over time."])
-def test_injected_instructions_never_raise_the_score(
-    grader: EmbeddingGrader, answer: str, injection: str
-) -> None:
+def test_injected_instructions_never_raise_the_score(grader: EmbeddingGrader, answer: str, injection: str) -> None:
     plain, injected, first = grader.grade_batch(
         [item(answer), item(f"{answer} {injection}"), item(f"{injection} {answer}")]
     )
@@ -211,3 +207,15 @@ def test_padding_and_gibberish_do_not_raise_the_score(grader: EmbeddingGrader) -
     )
     assert padded.score <= good.score
     assert gibberish.score < PASS_MARK and long_gibberish.score < PASS_MARK
+
+
+def test_bf16_and_float32_embeddings_agree() -> None:
+    from app.grading.embedding import Encoder
+
+    texts = ["Canary releases send a small share of traffic to the new model.", "Data drift is a change in the inputs."]
+    fp32, bf16 = Encoder(bf16=False), Encoder(bf16=True)
+    assert not fp32.bf16 and bf16.bf16
+    cos = (fp32.encode(texts) * bf16.encode(texts)).sum(axis=1)
+    assert cos.min() > 0.999
+    tok = (fp32.encode_tokens(texts)[0].embedding * bf16.encode_tokens(texts)[0].embedding).sum()
+    assert tok > 0.999
