@@ -638,25 +638,40 @@ class Judge:
             outcome = JudgeOutcome(status="parse_error", error=reply.note, calls=attempts)
         else:
             outcome = self._outcome_from_content(reply.content, inp, seen, removed, cached=False, calls=attempts)
+        await self._settle("judge", key, inp.question_id, reply, outcome.status, outcome.error, store=True)
+        return outcome
+
+    async def _settle(
+        self,
+        purpose: str,
+        key: str,
+        question_id: str | None,
+        reply: _Reply,
+        outcome: str,
+        error: str | None,
+        *,
+        store: bool,
+    ) -> None:
+        """Audit the attempt that produced ``reply`` and, when ``store``, cache its content."""
         await self._emit(
             self._record(
-                "judge",
+                purpose,
                 key,
-                inp.question_id,
+                question_id,
                 request=reply.request,
                 response=reply.body,
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
                 latency_ms=round(reply.latency_ms, 1),
-                outcome=outcome.status,
-                error=outcome.error,
+                outcome=outcome,
+                error=error,
                 attempt=reply.attempt,
             )
         )
-        if self._cache is not None and reply.content is not None:
+        if store and self._cache is not None and reply.content is not None:
             self._cache.put(
                 key,
-                purpose="judge",
+                purpose=purpose,
                 model=self.model,
                 prompt_version=self.prompt_version,
                 reply=CachedReply(
@@ -666,7 +681,6 @@ class Judge:
                     completion_tokens=reply.completion_tokens,
                 ),
             )
-        return outcome
 
     # ------------------------------------------------------------------ follow-up questions
 
@@ -719,32 +733,8 @@ class Judge:
         if reply is None:
             return None
         question = clean_follow_up(reply.content)
-        await self._emit(
-            self._record(
-                "follow_up",
-                key,
-                inp.question_id,
-                request=reply.request,
-                response=reply.body,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                latency_ms=round(reply.latency_ms, 1),
-                outcome="ok" if question else "parse_error",
-                error=None if question else (reply.note or "no question in the reply"),
-                attempt=reply.attempt,
-            )
+        error = None if question else (reply.note or "no question in the reply")
+        await self._settle(
+            "follow_up", key, inp.question_id, reply, "ok" if question else "parse_error", error, store=bool(question)
         )
-        if question and self._cache is not None and reply.content is not None:
-            self._cache.put(
-                key,
-                purpose="follow_up",
-                model=self.model,
-                prompt_version=self.prompt_version,
-                reply=CachedReply(
-                    content=reply.content,
-                    response=reply.body,
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens,
-                ),
-            )
         return question
