@@ -112,6 +112,7 @@ async def answer_turn(
             grading=result if _show_feedback(session) else None,
             next_question=interviews.question_out(session, current) if current else None,
             finished=session.status == "finished",
+            replay=True,
             message="this answer was already recorded; nothing was changed",
         )
     db.commit()  # the answer is kept before grading starts

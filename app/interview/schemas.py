@@ -89,6 +89,8 @@ class AnswerOut(BaseModel):
     """Present in practice mode once graded; interview mode keeps feedback for the report."""
     next_question: QuestionOut | None = None
     finished: bool
+    replay: bool = False
+    """True when this exact answer was already recorded (a retry): nothing was changed."""
     message: str = ""
 
 

@@ -264,7 +264,7 @@ async def answer(
         return _action_error(request, db, interviews, session, InvalidInput(_validation_text(exc)), text)
     except AppError as exc:
         return _action_error(request, db, interviews, session, exc, text)
-    notice = "replay" if out.message.startswith("this answer was already") else ("ungraded" if out.message else "")
+    notice = "replay" if out.replay else ("ungraded" if out.grading_status == "ungraded" else "")
     return _action_done(request, interviews, session, turn_id=body.turn_id, notice=notice)
 
 

@@ -132,7 +132,7 @@ def test_same_answer_twice_creates_one_turn(client: TestClient, db: Session, ban
     first = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json=payload)
     second = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json=payload)
     assert first.status_code == second.status_code == 200
-    assert "already recorded" in second.json()["message"]
+    assert second.json()["replay"] is True and "already recorded" in second.json()["message"]
     assert second.json()["grading"]["score"] == first.json()["grading"]["score"]
     assert second.json()["next_question"] == first.json()["next_question"]
     turns = db.scalars(select(Turn).where(Turn.session_id == sid)).all()
