@@ -114,9 +114,6 @@ class Grader:
         )
         return self._result(inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why))
 
-    async def grade_many(self, inputs: Sequence[GradeInput]) -> list[GradeResult]:
-        return list(await asyncio.gather(*(self.grade(i) for i in inputs)))
-
     def _result(
         self,
         inp: GradeInput,

@@ -417,6 +417,14 @@ class InterviewService:
         db.flush()
         return session.report
 
+    def finished_report(self, db: Session, session: InterviewSession) -> dict[str, object]:
+        """The report of a finished session (built now if it was never stored)."""
+        if session.status != "finished":
+            raise Conflict("the report is ready once the session is finished (POST .../finish)")
+        if session.report is None:
+            self.finish(db, session)
+        return dict(session.report or {})
+
     async def regrade(self, db: Session, turn: Turn) -> GradeResult | None:
         """Grade a kept answer again (for ``ungraded`` turns after a failure)."""
         if turn.status != "answered":

@@ -380,12 +380,9 @@ def _report_context(
 
 
 def _finished_report(db: SessionDep, interviews: InterviewService, session: InterviewSession) -> dict[str, Any]:
-    if session.status != "finished":
-        raise Conflict("the report is ready once the interview is finished")
-    if session.report is None:
-        interviews.finish(db, session)
-        db.commit()
-    return dict(session.report or {})
+    report = interviews.finished_report(db, session)
+    db.commit()  # keeps a report that had to be built now
+    return report
 
 
 @router.get("/sessions/{session_id}/report")
