@@ -137,6 +137,9 @@ def bank_validate(
     settings = load_settings()
     folders = bank_folders([*settings.bank_dirs, *(extra or [])], settings.bundled_bank)
     bank, problems = load_bank(folders, strict=False)
+    from app.bank.validation import grading_knowledge
+
+    problems += grading_knowledge(bank)
     if not no_similarity and bank.questions:
         from app.bank.validation import near_duplicates
         from app.grading.embedding import Encoder

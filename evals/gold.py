@@ -28,6 +28,10 @@ CATEGORIES = (
     "padding",
     "injection",
     "empty",
+    "swapped-facts",
+    "keyword-list",
+    "terse-correct",
+    "plain-words",
     "reviewer-override",
 )
 

@@ -43,6 +43,25 @@ class RubricItem(_Strict):
     point: str = Field(min_length=10)
     weight: float = Field(gt=0)
     essential: bool = False
+    variants: list[str] = Field(default_factory=list, max_length=4)
+    """Plain-language restatements of the point that earn the same credit."""
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_are_claims(cls, value: list[str]) -> list[str]:
+        value = [" ".join(v.split()) for v in value]
+        short = [v for v in value if len(v.split()) < 5]
+        if short:
+            raise ValueError(f"a variant restates the whole point in a sentence (5+ words): {short[0]!r}")
+        return value
+
+
+class Misconception(_Strict):
+    """A confusion interviewers hear, stated as a candidate would, and the point it contradicts."""
+
+    id: str = Field(pattern=r"^m[0-9]+$")
+    contradicts: str
+    statement: str = Field(min_length=20)
 
 
 class FollowUp(_Strict):
@@ -67,6 +86,7 @@ class BankQuestion(_Strict):
     question: str = Field(min_length=10)
     reference_answer: str = Field(min_length=40)
     rubric: list[RubricItem] = Field(min_length=3, max_length=6)
+    misconceptions: list[Misconception] = Field(default_factory=list, max_length=4)
     follow_ups: list[FollowUp] = Field(min_length=1, max_length=3)
     hints: list[str] = Field(min_length=1, max_length=2)
     sources: list[str] = Field(default_factory=list)
@@ -89,6 +109,16 @@ class BankQuestion(_Strict):
         unknown = [f.probes for f in self.follow_ups if f.probes and f.probes not in ids]
         if unknown:
             raise ValueError(f"follow_ups probe unknown rubric ids: {', '.join(map(str, unknown))}")
+        m_ids = [m.id for m in self.misconceptions]
+        if len(set(m_ids)) != len(m_ids):
+            raise ValueError(f"duplicate misconception ids: {', '.join(sorted({i for i in m_ids if m_ids.count(i) > 1}))}")
+        wrong = [f"{m.id} -> {m.contradicts}" for m in self.misconceptions if m.contradicts not in ids]
+        if wrong:
+            raise ValueError(f"misconceptions contradict unknown rubric ids: {', '.join(wrong)}")
+        points = {r.id: " ".join(r.point.lower().split()) for r in self.rubric}
+        same = [m.id for m in self.misconceptions if " ".join(m.statement.lower().split()) == points[m.contradicts]]
+        if same:
+            raise ValueError(f"a misconception must differ from the point it contradicts: {', '.join(same)}")
         return self
 
     @property
@@ -98,7 +128,20 @@ class BankQuestion(_Strict):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def rubric_points(self) -> list[RubricPoint]:
-        return [RubricPoint(id=r.id, text=r.point, weight=r.weight, essential=r.essential) for r in self.rubric]
+        wrong: dict[str, list[str]] = {}
+        for m in self.misconceptions:
+            wrong.setdefault(m.contradicts, []).append(m.statement)
+        return [
+            RubricPoint(
+                id=r.id,
+                text=r.point,
+                weight=r.weight,
+                essential=r.essential,
+                variants=list(r.variants),
+                misconceptions=wrong.get(r.id, []),
+            )
+            for r in self.rubric
+        ]
 
     def follow_up_for(self, point_id: str) -> FollowUp | None:
         return next((f for f in self.follow_ups if f.probes == point_id), None)

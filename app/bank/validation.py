@@ -1,4 +1,5 @@
-"""Checks that need more than the schema: near-duplicate questions by embedding similarity."""
+"""Checks that need more than the schema: grading knowledge every question must carry, and
+near-duplicate questions by embedding similarity."""
 
 from __future__ import annotations
 
@@ -9,6 +10,37 @@ import numpy as np
 from app.bank.loader import Bank, Problem
 
 NEAR_DUPLICATE_THRESHOLD = 0.92
+MIN_MISCONCEPTIONS = 2
+"""Each question names at least this many misconceptions (the schema allows at most 4)."""
+
+
+def grading_knowledge(bank: Bank) -> list[Problem]:
+    """Every question has 2-4 misconceptions, and none repeats one of its own variants.
+
+    The grader marks a point ``wrong`` when an answer is closer to one of its misconceptions
+    than to the point: a question without them can only ever be ``covered`` or ``missing``.
+    """
+    problems = []
+    for qid in sorted(bank.questions):
+        q = bank.questions[qid]
+        where = bank.files[qid]
+        if len(q.misconceptions) < MIN_MISCONCEPTIONS:
+            problems.append(
+                Problem(
+                    where,
+                    f"{qid}.misconceptions",
+                    f"has {len(q.misconceptions)}; every question needs {MIN_MISCONCEPTIONS}-4 "
+                    "(see question_bank/README.md, 'Misconceptions')",
+                )
+            )
+        variants = {" ".join(v.lower().split()): r.id for r in q.rubric for v in r.variants}
+        for m in q.misconceptions:
+            hit = variants.get(" ".join(m.statement.lower().split()))
+            if hit is not None:
+                problems.append(
+                    Problem(where, f"{qid}.misconceptions.{m.id}", f"is also a variant of {hit}: a claim cannot be both")
+                )
+    return problems
 
 
 def near_duplicates(

@@ -19,6 +19,8 @@ class Verdict(StrEnum):
     partial = "partial"
     missing = "missing"
     wrong = "wrong"
+    unclear = "unclear"
+    """The embedding evidence cannot decide; shown as "not confirmed", never as missing."""
 
 
 class GradeStatus(StrEnum):
@@ -34,6 +36,10 @@ class RubricPoint(BaseModel):
     text: str
     weight: float = Field(default=1.0, gt=0)
     essential: bool = False
+    variants: list[str] = Field(default_factory=list)
+    """Plain-language restatements that earn the same credit as ``text``."""
+    misconceptions: list[str] = Field(default_factory=list)
+    """Wrong claims that contradict this point; evidence closer to one of them marks it wrong."""
 
 
 class GradeInput(BaseModel):
@@ -58,6 +64,10 @@ class PointResult(BaseModel):
     """Embedding coverage (0-1) of the point by its best-matching answer window."""
     evidence: str | None = None
     """The answer sentence or window that matched best (verbatim), if any matched."""
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    """How sure the embedding verdict is (0 = a coin toss, 1 = certain)."""
+    misconception: str | None = None
+    """The misconception the evidence states, when the verdict is ``wrong``."""
     judge_verdict: Verdict | None = None
     judge_quote: str | None = None
 
@@ -73,6 +83,8 @@ class EmbeddingEvidence(BaseModel):
     calibration_version: str
     non_answer: bool = False
     """True when the answer was empty, "I don't know" or near-empty (scored 0, no model call)."""
+    caps: list[str] = Field(default_factory=list)
+    """Why the score was capped (``keyword_list``, ``wrong_essential``, ``wrong_point``)."""
 
 
 class JudgePoint(BaseModel):
