@@ -331,7 +331,10 @@ def interview(
 # ---------------------------------------------------------------------------- eval
 @app.command("eval")
 def eval_cmd(
-    target: Annotated[str, typer.Argument(help="gold (the rubric regression evals), mohler or shadow.")] = "gold",
+    target: Annotated[
+        str,
+        typer.Argument(help="gold (the rubric regression evals), semeval or mohler (real human labels), or shadow."),
+    ] = "gold",
     dataset: Annotated[
         Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")
     ] = None,
@@ -342,16 +345,23 @@ def eval_cmd(
     ] = None,
     split: Annotated[str, typer.Option(help="all, train or test (the held-out questions).")] = "all",
     replay: Annotated[bool, typer.Option(help="Judge answers from the recorded cache only (CI).")] = False,
-    data: Annotated[Path | None, typer.Option(help="Dataset folder (mohler).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset folder (semeval, mohler; default ../shared/datasets/<name>).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
     no_gate: Annotated[bool, typer.Option(help="Report only; do not exit non-zero on thresholds.")] = False,
 ) -> None:
     """Measure the grader against human scores; exit 1 when a figure falls below its threshold."""
-    if target == "mohler":
-        from evals.mohler import main as mohler_main
+    if target in ("semeval", "mohler"):
+        from evals.human_eval import DataMissing, run
+        from evals.runner import load_thresholds
 
-        argv = [*(["--data", str(data)] if data else []), *(["--json"] if as_json else [])]
-        raise typer.Exit(code=mohler_main(argv))
+        limits = {} if no_gate else load_thresholds().get("human", {})
+        try:
+            code = run(target, data, limits, console, as_json=as_json)
+        except DataMissing as exc:
+            raise fail(str(exc)) from None
+        raise typer.Exit(code=code)
     if target == "shadow":
         from evals.shadow import shadow_agreement
 
@@ -361,7 +371,7 @@ def eval_cmd(
         typer.echo(json.dumps(figures, indent=2))
         return
     if target != "gold":
-        raise fail(f"unknown evaluation {target!r}; choose gold, mohler or shadow")
+        raise fail(f"unknown evaluation {target!r}; choose gold, semeval, mohler or shadow")
     if split not in ("all", "train", "test"):
         raise fail("--split must be all, train or test")
     from evals.cli import run_gold

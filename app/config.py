@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("MOCKINTERVIEW_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
     )
-    judge_prompt_version: str = "v1"
+    judge_prompt_version: str = "v2"
     judge_timeout_s: float = Field(default=30.0, gt=0)
     judge_max_retries: int = Field(default=3, ge=0, le=10)
     judge_concurrency: int = Field(default=32, ge=1, le=256)

@@ -70,12 +70,11 @@ def build_grader(
 ) -> Grader:
     from app.grading.audit import DatabaseAudit
     from app.grading.batching import MicroBatcher
-    from app.grading.calibration import Calibration
     from app.grading.embedding import Encoder
 
     if embedding is None:
         embedding = EmbeddingGrader(
-            Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16), Calibration.load()
+            Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16)
         )
     batcher = MicroBatcher(embedding, window_ms=settings.embedding_batch_window_ms)
     judge = None

@@ -195,6 +195,20 @@ def distinct_items(n: int) -> list[GradeInput]:
     return out[:n]
 
 
+def bank_items(n: int) -> list[GradeInput]:
+    """``n`` gold-set answers to bank questions, graded against the question's full rubric (its
+    points' variants and misconceptions included): what the interview's answer path grades."""
+    from app.bank.loader import bank_folders, load_bank
+    from evals.gold import grade_input, load_gold
+
+    bank, _ = load_bank(bank_folders())
+    golds = [g for g in load_gold() if g.category in ("excellent", "good", "partial", "paraphrase")]
+    out = [grade_input(bank, g.question_id, g.answer) for g in golds[:n]]
+    if len(out) < n:
+        raise ValueError(f"only {len(out)} gold answers available")
+    return out
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -217,7 +231,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def run(n: int = 200, rounds: int = 8) -> dict[str, Any]:
+def run(n: int = 200, rounds: int = 8, source: str = "bank") -> dict[str, Any]:
     """All figures are measured interleaved (raw encode, batched grading, raw encode, ...)
     and reported as medians, so that other processes on the same cores weigh on the limit
     and on the grader alike."""
@@ -232,7 +246,7 @@ def run(n: int = 200, rounds: int = 8) -> dict[str, Any]:
     encoder = Encoder()
     grader = EmbeddingGrader(encoder)
     load_s = time.perf_counter() - t0
-    pool = distinct_items(32)
+    pool = bank_items(32) if source == "bank" else distinct_items(32)
     answers = [it.answer for it in pool]
     sentences = list(dict.fromkeys(s for a in answers for s in split_sentences(a)))[:32]
     model = encoder._model  # the raw SentenceTransformer, for the limit figures
@@ -320,8 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="single gradings to time")
     parser.add_argument("--rounds", type=int, default=8, help="rounds of 32 concurrent requests")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--items",
+        choices=("bank", "builtin"),
+        default="bank",
+        help="bank: gold answers against bank rubrics (variants, misconceptions); builtin: the answers above",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    res = run(args.n, args.rounds)
+    res = run(args.n, args.rounds, args.items)
     if args.json:
         print(json.dumps(res, indent=1))
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from evals.gold import DEFAULT_GOLD, DEFAULT_PAIRS, load_gold, load_pairs, split
 from evals.runner import (
     EvalRun,
     GraderConfig,
+    check_targets,
     check_thresholds,
     compare,
     default_report_dir,
@@ -26,13 +28,10 @@ from evals.runner import (
 
 
 def _embedding(settings: Settings) -> Any:
-    from app.grading.calibration import Calibration
     from app.grading.embedding import Encoder
     from app.grading.embedding_grader import EmbeddingGrader
 
-    return EmbeddingGrader(
-        Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16), Calibration.load()
-    )
+    return EmbeddingGrader(Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16))
 
 
 def _run(config: GraderConfig, settings: Settings, embedding: Any, data: dict[str, Any], console: Console) -> EvalRun:
@@ -58,7 +57,10 @@ def _run(config: GraderConfig, settings: Settings, embedding: Any, data: dict[st
         )
 
 
-def _print(figures: dict[str, Any], failures: list[str], console: Console) -> None:
+HARD_CATEGORIES = ("swapped-facts", "keyword-list", "terse-correct", "plain-words", "misconception", "paraphrase")
+
+
+def _print(figures: dict[str, Any], failures: list[str], console: Console, misses: Sequence[str] = ()) -> None:
     table = Table(title=f"grader {figures['grader']}: {figures['n_scored']}/{figures['n_items']} scored")
     for col in ("scope", "n", "pearson", "spearman", "qwk", "mae", "band acc"):
         table.add_column(col)
@@ -69,6 +71,21 @@ def _print(figures: dict[str, Any], failures: list[str], console: Console) -> No
             *(f"{b[m]:.3f}" if m in b else "" for m in ("pearson", "spearman", "qwk", "mae", "band_accuracy")),
         )
     console.print(table)
+    cats = Table(title="categories that judge correctness, not vocabulary")
+    for col in ("category", "n", "questions", "mean human", "mean grader", "pass rate"):
+        cats.add_column(col)
+    for name in HARD_CATEGORIES:
+        c = figures["by_category"].get(name)
+        if c:
+            cats.add_row(
+                name,
+                str(c["n"]),
+                str(c.get("questions", "")),
+                f"{c['mean_human']:.2f}",
+                f"{c['mean_pred']:.2f}",
+                f"{c.get('pass_rate', 0):.2f}",
+            )
+    console.print(cats)
     inv = ", ".join(
         f"{k} {'ok' if v['passed'] else 'FAILED'} (max raise {v['max_raise']})"
         for k, v in figures["invariance"].items()
@@ -82,6 +99,8 @@ def _print(figures: dict[str, Any], failures: list[str], console: Console) -> No
             f"tokens {j['prompt_tokens']}+{j['completion_tokens']}"
         )
     console.print(f"latency per grading: p50 {figures['latency_ms']['p50']} ms, p95 {figures['latency_ms']['p95']} ms")
+    for m in misses:
+        console.print(f"[yellow]target not met yet:[/] {m}", highlight=False)
     for f in failures:
         console.print(f"[red]threshold failed:[/] {f}", highlight=False)
     if not failures:
@@ -127,14 +146,18 @@ def run_gold(
 
     config = GraderConfig.load(grader, replay)
     run = _run(config, settings, embedding, data, console)
-    failures = check_thresholds(run.figures, load_thresholds())
+    thresholds = load_thresholds()
+    failures = check_thresholds(run.figures, thresholds)
+    misses = check_targets(run.figures, thresholds)
     from evals.report import write_report
 
     out = write_report(run, report or default_report_dir(config.name), failures)
     if as_json:
-        print(json.dumps(run.figures | {"threshold_failures": failures}, indent=2, default=str))
+        print(
+            json.dumps(run.figures | {"threshold_failures": failures, "targets_not_met": misses}, indent=2, default=str)
+        )
     else:
-        _print(run.figures, failures, console)
+        _print(run.figures, failures, console, misses)
         console.print(f"report: {out / 'report.md'} and report.html")
     return 1 if failures and gate else 0
 

@@ -111,7 +111,8 @@ class BankQuestion(_Strict):
             raise ValueError(f"follow_ups probe unknown rubric ids: {', '.join(map(str, unknown))}")
         m_ids = [m.id for m in self.misconceptions]
         if len(set(m_ids)) != len(m_ids):
-            raise ValueError(f"duplicate misconception ids: {', '.join(sorted({i for i in m_ids if m_ids.count(i) > 1}))}")
+            dupes = sorted({i for i in m_ids if m_ids.count(i) > 1})
+            raise ValueError(f"duplicate misconception ids: {', '.join(dupes)}")
         wrong = [f"{m.id} -> {m.contradicts}" for m in self.misconceptions if m.contradicts not in ids]
         if wrong:
             raise ValueError(f"misconceptions contradict unknown rubric ids: {', '.join(wrong)}")

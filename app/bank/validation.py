@@ -38,7 +38,9 @@ def grading_knowledge(bank: Bank) -> list[Problem]:
             hit = variants.get(" ".join(m.statement.lower().split()))
             if hit is not None:
                 problems.append(
-                    Problem(where, f"{qid}.misconceptions.{m.id}", f"is also a variant of {hit}: a claim cannot be both")
+                    Problem(
+                        where, f"{qid}.misconceptions.{m.id}", f"is also a variant of {hit}: a claim cannot be both"
+                    )
                 )
     return problems
 

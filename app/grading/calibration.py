@@ -30,13 +30,18 @@ from typing import Any
 
 import numpy as np
 
+from app.grading.pair_model import DEFAULT_VERSION as PAIR_DEFAULT
 from app.grading.schemas import Verdict, round_score
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
-DEFAULT_VERSION = "calibration-v2"
-"""The shipped calibration: fitted on the gold set's train split (evals/fit_gold_calibration.py).
-calibration-v1 (Mohler-fitted, evals/fit_calibration.py) is kept for the record."""
+DEFAULT_VERSION = "calibration-v3"
+"""The shipped calibration (evals/fit_grader.py): ``calibration-v3`` for answers graded against
+a reference answer alone (fitted on SemEval-2013, Mohler and the gold set) and
+``calibration-v3-rubric`` for answers graded against a rubric written for the question (fitted
+on the gold set's train split). v1 (Mohler-fitted) and v2 (gold-fitted, no pair head) are kept
+for the record."""
 DEFAULT_PATH = ARTIFACT_DIR / f"{DEFAULT_VERSION}.json"
+RUBRIC_PATH = ARTIFACT_DIR / f"{DEFAULT_VERSION}-rubric.json"
 
 COVERED_THRESHOLD = 0.65
 """A rubric point whose coverage reaches this is ``covered``."""
@@ -100,6 +105,11 @@ class Calibration:
     covered_threshold: float = COVERED_THRESHOLD
     partial_threshold: float = PARTIAL_THRESHOLD
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pair_version(self) -> str:
+        """The pair head whose outputs this calibration was fitted on (``pair_*`` features)."""
+        return str(self.meta.get("pair_model", PAIR_DEFAULT))
 
     # -- scoring ----------------------------------------------------------------------------
 
@@ -228,6 +238,7 @@ class Calibration:
         *,
         point_similarities: Sequence[float] | np.ndarray = (),
         point_scores: Sequence[float] | np.ndarray = (),
+        sample_weight: Sequence[float] | np.ndarray | None = None,
         version: str = DEFAULT_VERSION,
         meta: Mapping[str, Any] | None = None,
     ) -> Calibration:
@@ -247,10 +258,11 @@ class Calibration:
         scale = X.std(axis=0)
         scale[scale < 1e-9] = 1.0
         Z = (X - mean) / scale
-        ridge = Ridge(alpha=RIDGE_ALPHA).fit(Z, y)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        ridge = Ridge(alpha=RIDGE_ALPHA).fit(Z, y, sample_weight=w)
         linear = ridge.predict(Z)
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=5.0).fit(linear, y)
-        gbm = GradientBoostingRegressor(**GBM_PARAMS).fit(X, y)
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=5.0).fit(linear, y, sample_weight=w)
+        gbm = GradientBoostingRegressor(**GBM_PARAMS).fit(X, y, sample_weight=w)
         trees = []
         for est in gbm.estimators_[:, 0]:
             t = est.tree_
@@ -284,7 +296,7 @@ class Calibration:
             intercept=float(ridge.intercept_),
             iso_x=[float(v) for v in iso.X_thresholds_],
             iso_y=[float(v) for v in iso.y_thresholds_],
-            gbm_init=float(np.mean(y)),
+            gbm_init=float(np.average(y, weights=w)),
             gbm_learning_rate=float(GBM_PARAMS["learning_rate"]),
             trees=trees,
             lower=[float(v) for v in X.min(axis=0)],

@@ -18,23 +18,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.grading.calibration import Calibration
+from app.grading.calibration import RUBRIC_PATH, Calibration
+from app.grading.claims import KEYWORD_LIST_CAP, Structure, structure
 from app.grading.embedding import Encoder, TokenEmbeddings
 from app.grading.features import Computed, Prepared, compute, prepare
+from app.grading.pair_model import PairModel, PairText, question_stems
 from app.grading.schemas import EmbeddingEvidence, GradeInput, PointResult, Verdict
+from app.grading.verdicts import (
+    WRONG_ESSENTIAL_CAP,
+    WRONG_POINT_CAP,
+    AnswerSpans,
+    PointJudgement,
+    judge_points,
+    pair_features,
+)
 
 
 @dataclass
 class Analysis:
-    """One answer's prepared form and (unless it is a non-answer) its features."""
+    """One answer's prepared form and (unless it is a non-answer) its features, point
+    judgements and sentence structure."""
 
     prepared: Prepared
     computed: Computed | None
+    judgements: list[PointJudgement] | None = None
+    structure: Structure | None = None
 
 
-def analyse(encoder: Encoder, items: Sequence[GradeInput]) -> list[Analysis]:
+def analyse(
+    encoder: Encoder, items: Sequence[GradeInput], pair: PairModel | None = None
+) -> list[Analysis]:
     """Features of every item: one model call for all the answers, plus one for the bank
-    texts (reference answers, questions, rubric points) that are not cached yet."""
+    texts (reference answers, questions, rubric points, variants, misconceptions) that are
+    not cached yet. With a pair head, each rubric point also gets its verdict from it."""
     preps = [prepare(item) for item in items]
     live = [p for p in preps if not p.non_answer]
     if not live:
@@ -52,20 +68,49 @@ def analyse(encoder: Encoder, items: Sequence[GradeInput]) -> list[Analysis]:
         if p.non_answer:
             out.append(Analysis(p, None))
         else:
-            computed = compute(p, answer_te[p.answer], bank[p.item.reference_answer], bank)
-            out.append(Analysis(p, computed))
+            te = answer_te[p.answer]
+            computed = compute(p, te, bank[p.item.reference_answer], bank)
+            shape = structure(p.answer)
+            computed.features["statement_share"] = shape.statement_share
+            judgements = None
+            if pair is not None:
+                asked = question_stems(p.item.question)
+                spans = AnswerSpans.of(te, pair, p.spans, p.n_sentences)
+                judgements = judge_points(pair, p.points, spans, bank, asked)
+                whole = pair.view(PairText.of(te))
+                ref = pair.prob(pair.text(bank[p.item.reference_answer]), whole, asked)
+                computed.features.update(pair_features(judgements, ref))
+            out.append(Analysis(p, computed, judgements, shape))
     return out
 
 
 class EmbeddingGrader:
     """Scores answers from embedding evidence; thread-safe (the encoder serialises the model)."""
 
-    def __init__(self, encoder: Encoder, calibration: Calibration | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        calibration: Calibration | None = None,
+        pair: PairModel | None = None,
+        rubric_calibration: Calibration | None = None,
+    ) -> None:
+        """``calibration`` scores answers against a reference answer alone, ``rubric_calibration``
+        answers against a rubric written for the question (both default to the shipped v3;
+        given only ``calibration``, it serves both)."""
         self.encoder = encoder
-        self.calibration = calibration if calibration is not None else Calibration.load()
+        if calibration is None:
+            calibration = Calibration.load()
+            rubric_calibration = rubric_calibration or Calibration.load(RUBRIC_PATH)
+        self.calibration = calibration
+        self.rubric_calibration = rubric_calibration or calibration
+        self.pair = pair if pair is not None else PairModel.load(self.calibration.pair_version)
+
+    def calibration_for(self, item: GradeInput) -> Calibration:
+        authored = bool(item.rubric) and not item.derived_rubric
+        return self.rubric_calibration if authored else self.calibration
 
     def analyse_batch(self, items: Sequence[GradeInput]) -> list[Analysis]:
-        return analyse(self.encoder, items)
+        return analyse(self.encoder, items, self.pair)
 
     def grade_batch(self, items: Sequence[GradeInput]) -> list[EmbeddingEvidence]:
         """Grade many answers together (one model call for all their texts when warm)."""
@@ -75,7 +120,7 @@ class EmbeddingGrader:
         return self.grade_batch([item])[0]
 
     def _evidence(self, analysis: Analysis) -> EmbeddingEvidence:
-        cal = self.calibration
+        cal = self.calibration_for(analysis.prepared.item)
         prep, computed = analysis.prepared, analysis.computed
         if computed is None:
             return EmbeddingEvidence(
@@ -93,21 +138,46 @@ class EmbeddingGrader:
                 non_answer=True,
             )
         points = []
-        for match in computed.matches:
+        judged: Sequence[PointJudgement | None] = analysis.judgements or [None] * len(computed.matches)
+        for match, j in zip(computed.matches, judged, strict=True):
             coverage = cal.coverage(match.similarity)
-            verdict = cal.verdict(coverage)
+            if j is None:  # no pair head: the verdict follows lexical-semantic coverage alone
+                verdict, evidence, confidence, misconception = cal.verdict(coverage), match.evidence, None, None
+            else:
+                verdict, evidence, confidence, misconception = j.verdict, j.evidence, j.confidence, j.misconception
+                if verdict in (Verdict.unclear, Verdict.missing):
+                    # The head did not confirm the point. Where the answer's words cover it, the
+                    # two signals disagree: not confirmed. Where they barely touch it: missing.
+                    if coverage >= cal.partial_threshold:
+                        verdict, evidence = Verdict.unclear, match.evidence
+                    else:
+                        verdict, evidence = Verdict.missing, None
             points.append(
                 PointResult(
                     id=match.point.id,
                     text=match.point.text,
                     verdict=verdict,
                     coverage=float(np.clip(coverage, 0.0, 1.0)),
-                    evidence=match.evidence if verdict != Verdict.missing else None,
+                    evidence=evidence if verdict != Verdict.missing else None,
+                    confidence=confidence,
+                    misconception=misconception,
                 )
             )
+        score, caps = cal.predict(computed.features), []
+        if analysis.structure is not None and analysis.structure.keyword_list:
+            caps.append("keyword_list")
+            score = min(score, KEYWORD_LIST_CAP)
+        wrong = [m.point for p, m in zip(points, computed.matches, strict=True) if p.verdict is Verdict.wrong]
+        if any(point.essential for point in wrong):
+            caps.append("wrong_essential")
+            score = min(score, WRONG_ESSENTIAL_CAP)
+        elif wrong:
+            caps.append("wrong_point")
+            score = min(score, WRONG_POINT_CAP)
         features = {k: round(float(v), 6) for k, v in computed.features.items()}
         return EmbeddingEvidence(
-            score=cal.predict(computed.features),
+            score=score,
+            caps=caps,
             reference_similarity=round(float(computed.features["cos_ref"]), 6),
             points=points,
             features=features,

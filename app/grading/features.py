@@ -106,7 +106,10 @@ class Prepared:
         """Question-side texts embedded through the cache (question and rubric points)."""
         if self.non_answer:
             return []
-        return [self.item.question, *(p.text for p in self.points)]
+        texts = [self.item.question]
+        for p in self.points:
+            texts.extend((p.text, *p.variants, *p.misconceptions))
+        return texts
 
     def span_text(self, i: int) -> str:
         start, end = self.spans[i]

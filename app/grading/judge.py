@@ -304,7 +304,17 @@ class Judge:
 
     @staticmethod
     def _rubric_vars(inp: GradeInput) -> list[dict[str, object]]:
-        return [{"id": p.id, "text": p.text, "weight": f"{p.weight:g}", "essential": p.essential} for p in inp.rubric]
+        return [
+            {
+                "id": p.id,
+                "text": p.text,
+                "weight": f"{p.weight:g}",
+                "essential": p.essential,
+                "variants": p.variants,
+                "misconceptions": p.misconceptions,
+            }
+            for p in inp.rubric
+        ]
 
     def render_messages(self, inp: GradeInput, answer: str | None = None) -> list[dict[str, str]]:
         """The chat messages for judging ``inp`` (``answer``: the already-prepared answer)."""

@@ -30,7 +30,8 @@ FlaggedVerdict = JudgeVerdict
 # The strict JSON schema requested from the server
 # --------------------------------------------------------------------------------------------
 
-VERDICT_VALUES = [v.value for v in Verdict]
+VERDICT_VALUES = [v.value for v in Verdict if v is not Verdict.unclear]
+"""What the judge may answer per point ("unclear" is the embedding grader's own verdict)."""
 
 
 def judge_json_schema(name: str = "judge_verdict") -> dict[str, Any]:
@@ -308,7 +309,7 @@ def quote_in_answer(quote: str, answer: str) -> bool:
 
 
 _DOWNGRADE = {Verdict.covered: Verdict.partial, Verdict.partial: Verdict.missing}
-CREDIT = {Verdict.covered: 1.0, Verdict.partial: 0.5, Verdict.missing: 0.0, Verdict.wrong: 0.0}
+CREDIT = {Verdict.covered: 1.0, Verdict.partial: 0.5, Verdict.missing: 0.0, Verdict.wrong: 0.0, Verdict.unclear: 0.0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +402,11 @@ def parse_judge_reply(
                 lost += weight * (CREDIT[point.verdict] - CREDIT[new])
                 by_id[pid] = point.model_copy(update={"verdict": new, "quote": ""})
                 report.downgraded_ids.append(pid)
+        elif point.verdict is Verdict.wrong and not quote_in_answer(point.quote, answer):
+            # "wrong" must quote what the candidate said: without a verbatim quote the judge has
+            # not shown the error, so the point only counts as not addressed (no credit either way).
+            by_id[pid] = point.model_copy(update={"verdict": Verdict.missing, "quote": ""})
+            report.downgraded_ids.append(pid)
         elif point.quote and (point.verdict is Verdict.missing or not quote_in_answer(point.quote, answer)):
             by_id[pid] = point.model_copy(update={"quote": ""})
 

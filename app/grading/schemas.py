@@ -52,6 +52,9 @@ class GradeInput(BaseModel):
     question_id: str | None = None
     bank_hash: str | None = None
     """Content hash of the bank question; part of the judge cache key."""
+    derived_rubric: bool = False
+    """True when ``rubric`` was derived from the reference answer rather than written for the
+    question: such answers are scored by the reference-answer calibration."""
 
 
 class PointResult(BaseModel):

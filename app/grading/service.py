@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from app.config import Settings
+from app.grading.claims import KEYWORD_LIST_CAP, MSG_KEYWORD_LIST
 from app.grading.injection import looks_like_injection
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
@@ -30,6 +31,7 @@ from app.grading.schemas import (
     passed,
     round_score,
 )
+from app.grading.verdicts import WRONG_ESSENTIAL_CAP, WRONG_POINT_CAP
 from app.observability import GRADING_SECONDS, GRADINGS, REVIEW_FLAGS
 
 if TYPE_CHECKING:
@@ -53,6 +55,15 @@ MSG_JUDGE_FAILED = (
 MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
 INJECTION_PENALTY = 0.3
 MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
+MSG_UNCLEAR = (
+    "{n} rubric point{s} could not be confirmed from the embedding evidence (shown as not "
+    "confirmed, not as missing): an LLM judge or a reviewer would settle them."
+)
+CAP_MESSAGES = {
+    "keyword_list": MSG_KEYWORD_LIST,
+    "wrong_essential": "The answer states a known misconception about an essential point, so it cannot pass.",
+    "wrong_point": "The answer states a known misconception about a rubric point, so it cannot pass.",
+}
 
 
 class Grader:
@@ -74,10 +85,10 @@ class Grader:
     def mode(self) -> str:
         return "hybrid" if self.judge is not None else "embedding"
 
-    def versions(self, judged: bool) -> GraderVersions:
+    def versions(self, judged: bool, calibration: str | None = None) -> GraderVersions:
         return GraderVersions(
             embedding_model=self.embedding.encoder.name,
-            calibration=self.embedding.calibration.version,
+            calibration=calibration or self.embedding.calibration.version,
             prompt=self.settings.judge_prompt_version if judged else None,
             judge_model=self.settings.judge_model if judged else None,
         )
@@ -98,7 +109,7 @@ class Grader:
 
     async def _grade(self, inp: GradeInput) -> GradeResult:
         if not inp.rubric:
-            inp = inp.model_copy(update={"rubric": derive_points(inp.reference_answer)})
+            inp = inp.model_copy(update={"rubric": derive_points(inp.reference_answer), "derived_rubric": True})
         evidence = await self._embedding(inp)
         if evidence.non_answer:
             return self._result(inp, evidence, None, GradeStatus.graded, MSG_NON_ANSWER)
@@ -153,13 +164,20 @@ class Grader:
             # The instruction was removed before scoring; on top of that, an attempt to steer the
             # grader costs a little, so it can never pay off through a quirk of the features.
             score = round_score(score - INJECTION_PENALTY)
+        score, applied = _apply_caps(score, evidence.caps, points)
+        notes = [CAP_MESSAGES[c] for c in applied]
+        unclear = [p for p in points if p.verdict is Verdict.unclear]
+        if unclear:
+            notes.append(MSG_UNCLEAR.format(n=len(unclear), s="" if len(unclear) == 1 else "s"))
+            flags.append("unconfirmed_points")
+        message = " ".join([message, *notes])
 
         covered = [p for p in points if p.verdict in (Verdict.covered, Verdict.partial)]
         missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
         strengths = [
             f"{p.text} ({p.verdict.value}: \u201c{p.evidence}\u201d)" if p.evidence else p.text for p in covered
         ]
-        gaps = [f"{p.text} ({'incorrect' if p.verdict is Verdict.wrong else 'not addressed'})" for p in missed]
+        gaps = [_gap(p) for p in missed] + [f"{p.text} (not confirmed)" for p in unclear]
         if verdict is not None:
             strengths = verdict.strengths or strengths
             gaps = verdict.gaps or gaps
@@ -178,19 +196,51 @@ class Grader:
             follow_up=(verdict.follow_up or None) if verdict is not None else None,
             flags=flags,
             status_message=message,
-            versions=self.versions(judged=verdict is not None),
+            versions=self.versions(judged=verdict is not None, calibration=evidence.calibration_version),
         )
+
+
+def _apply_caps(score: float, caps: Sequence[str], points: Sequence[PointResult]) -> tuple[float, list[str]]:
+    """Apply the embedding grader's caps to the final score; return it and the caps that held.
+
+    A list of terms stays capped whatever a judge says (it states nothing). A misconception
+    cap holds while some point is still ``wrong`` after the judge's reading: a judge that read
+    the sentence and found it right lifts it.
+    """
+    applied = []
+    still_wrong = [p for p in points if p.verdict is Verdict.wrong]
+    for cap in caps:
+        if cap == "keyword_list":
+            score, holds = min(score, KEYWORD_LIST_CAP), True
+        elif cap == "wrong_essential":
+            score, holds = (min(score, WRONG_ESSENTIAL_CAP), True) if still_wrong else (score, False)
+        elif cap == "wrong_point":
+            score, holds = (min(score, WRONG_POINT_CAP), True) if still_wrong else (score, False)
+        else:
+            holds = False
+        if holds:
+            applied.append(cap)
+    return round_score(score), applied
+
+
+def _gap(p: PointResult) -> str:
+    if p.verdict is Verdict.wrong:
+        said = f": \u201c{p.evidence}\u201d" if p.evidence else ""
+        return f"{p.text} (incorrect{said})"
+    return f"{p.text} (not addressed)"
 
 
 def _improvement(points: Sequence[PointResult]) -> str:
     """One concrete next step: the most important rubric point the answer missed."""
-    missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong, Verdict.partial)]
+    order = {Verdict.wrong: 0, Verdict.missing: 1, Verdict.partial: 2, Verdict.unclear: 3}
+    missed = [p for p in points if p.verdict in order]
     if not missed:
         return "All rubric points were covered; tighten the answer with a concrete example."
-    order = {Verdict.wrong: 0, Verdict.missing: 1, Verdict.partial: 2}
     worst = min(missed, key=lambda p: (order[p.verdict], p.coverage))
     if worst.verdict is Verdict.wrong:
         return f"Correct this point: {worst.text}"
+    if worst.verdict is Verdict.unclear:
+        return f"State this point in a sentence of its own, so that it can be confirmed: {worst.text}"
     if worst.verdict is Verdict.partial:
         return f"Make this point explicitly and completely: {worst.text}"
     return f"Cover this point next time: {worst.text}"

@@ -321,7 +321,7 @@ class InterviewService:
             p
             for p in main_result.points
             if p.id not in probed
-            and (p.verdict in (Verdict.missing, Verdict.wrong) or p.coverage < threshold)
+            and (p.verdict in (Verdict.missing, Verdict.wrong, Verdict.unclear) or p.coverage < threshold)
             and question.follow_up_for(p.id) is not None
         ]
         missed.sort(key=lambda p: (not weights.get(p.id, (False, 1.0))[0], -weights.get(p.id, (False, 1.0))[1]))

@@ -30,6 +30,7 @@ VERDICT_MARK = {
     Verdict.partial: "[yellow]partial[/]",
     Verdict.missing: "[red]missing[/]",
     Verdict.wrong: "[red]wrong[/]",
+    Verdict.unclear: "[yellow]not confirmed[/]",
 }
 
 

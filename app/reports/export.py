@@ -37,6 +37,11 @@ def band(score: float | None) -> str:
     return "weak"
 
 
+def verdict_label(verdict: object) -> str:
+    """A verdict as the candidate reads it: ``unclear`` is "not confirmed", never "missing"."""
+    return "not confirmed" if verdict == "unclear" else str(verdict or "")
+
+
 def status_label(grading_status: str | None) -> str:
     return {
         "graded": "graded",
@@ -120,7 +125,7 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
         if not items:
             lines.append("None recorded.")
         for item in items:
-            extra = f" ({md_inline(item['verdict'])})" if item.get("verdict") else ""
+            extra = f" ({md_inline(verdict_label(item['verdict']))})" if item.get("verdict") else ""
             evidence = f": \u201c{md_inline(item['evidence'])}\u201d" if item.get("evidence") else ""
             lines.append(f"- {md_inline(item.get('point'))}{extra}{evidence}")
         lines.append("")
@@ -148,7 +153,7 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
         lines.append(f"Score: {_score(score)} ({status_label(t.get('grading_status'))})")
         for p in grading.get("points") or []:
             evidence = f": \u201c{md_inline(p['evidence'])}\u201d" if p.get("evidence") else ""
-            lines.append(f"- {md_inline(p.get('verdict'))}: {md_inline(p.get('text'))}{evidence}")
+            lines.append(f"- {md_inline(verdict_label(p.get('verdict')))}: {md_inline(p.get('text'))}{evidence}")
         if grading.get("improvement"):
             lines.append(f"- Improve: {md_inline(grading['improvement'])}")
         lines.append("")
@@ -269,7 +274,7 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         if not items:
             para("None recorded.")
         for item in items:
-            extra = f" ({item['verdict']})" if item.get("verdict") else ""
+            extra = f" ({verdict_label(item['verdict'])})" if item.get("verdict") else ""
             evidence = f': "{item["evidence"]}"' if item.get("evidence") else ""
             para(f"- {item.get('point')}{extra}{evidence}", gap=0.5)
 
@@ -290,7 +295,7 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         grading = t.get("grading") or {}
         for p in grading.get("points") or []:
             evidence = f': "{p["evidence"]}"' if p.get("evidence") else ""
-            para(f"- {p.get('verdict')}: {p.get('text')}{evidence}", size=9, gap=0.3)
+            para(f"- {verdict_label(p.get('verdict'))}: {p.get('text')}{evidence}", size=9, gap=0.3)
         if grading.get("improvement"):
             para(f"Improve: {grading['improvement']}", size=9)
         pdf.ln(2)

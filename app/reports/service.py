@@ -55,7 +55,7 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
             }
             if point["verdict"] in (Verdict.covered.value,):
                 strengths.append(item)
-            elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value):
+            elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value, Verdict.unclear.value):
                 gaps.append(item | {"verdict": point["verdict"]})
 
     overall = round_score(mean(question_scores)) if question_scores else None

@@ -31,6 +31,8 @@ class Feedback:
     missed: list[PointResult]
     grader: str
     model_answer: str | None
+    unconfirmed: list[PointResult] = field(default_factory=list)
+    """Points the embedding evidence could not decide: shown as "not confirmed", never missed."""
 
     @property
     def score(self) -> float | None:
@@ -40,7 +42,8 @@ class Feedback:
 def feedback_of(result: GradeResult, model_answer: str | None) -> Feedback:
     covered = [p for p in result.points if p.verdict in (Verdict.covered, Verdict.partial)]
     missed = [p for p in result.points if p.verdict in (Verdict.missing, Verdict.wrong)]
-    return Feedback(result, covered, missed, grader_label(result), model_answer)
+    unconfirmed = [p for p in result.points if p.verdict is Verdict.unclear]
+    return Feedback(result, covered, missed, grader_label(result), model_answer, unconfirmed)
 
 
 def model_answer(bank: Bank, turn: Turn) -> str | None:

@@ -134,7 +134,7 @@ def test_judge_cache_replay_and_changed_prompt(
     # A changed prompt misses the cache and says so, instead of passing silently.
     prompts = tmp_path / "prompts"
     shutil.copytree(REPO_ROOT / "prompts", prompts)
-    user = prompts / "judge" / "v1" / "user.j2"
+    user = prompts / "judge" / replay_settings.judge_prompt_version / "user.j2"
     user.write_text(user.read_text() + "\nBe strict.\n")
     changed = replay_settings.model_copy(update={"prompts_dir": prompts})
     missed = run_eval(GraderConfig("judge", "judge", cache="replay"), changed, grader.embedding, bank, items, [], set())

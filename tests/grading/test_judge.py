@@ -210,7 +210,7 @@ def test_valid_json_schema_output(make_judge, llm_router, judge_audit) -> None:
     assert verdict.score == 4.5
     assert [p.verdict for p in verdict.points] == [Verdict.covered, Verdict.covered, Verdict.partial]
     assert verdict.points[0].quote == "a model memorises the noise in the training data"
-    assert verdict.prompt_version == "v1" and verdict.model == "judge-test-model"
+    assert verdict.prompt_version == "v2" and verdict.model == "judge-test-model"
     assert verdict.follow_up.startswith("How would you detect")
     assert not verdict.injection_attempt and not verdict.cached
 

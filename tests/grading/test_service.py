@@ -40,7 +40,7 @@ def hybrid(settings: Settings, grader: Grader) -> Grader:
 
 async def test_embedding_only_says_so_plainly(grader: Grader) -> None:
     result = await grader.grade(make_input())
-    assert result.status is GradeStatus.embedding_only and result.status_message == MSG_EMBEDDING_ONLY_OFF
+    assert result.status is GradeStatus.embedding_only and result.status_message.startswith(MSG_EMBEDDING_ONLY_OFF)
     assert result.judge_score is None and result.score is not None and 0 <= result.score <= 5
     assert result.versions is not None and result.versions.prompt is None
 
@@ -58,7 +58,7 @@ async def test_hybrid_blends_and_explains(judge_settings: Settings, grader: Grad
     assert points["noise"].judge_verdict is Verdict.covered
     assert points["noise"].evidence and points["noise"].evidence in make_input().answer
     assert result.improvement.startswith("Mention early stopping")
-    assert result.versions is not None and result.versions.prompt == "v1"
+    assert result.versions is not None and result.versions.prompt == "v2"
 
 
 @respx.mock
@@ -116,3 +116,44 @@ async def test_rubric_is_derived_when_missing(grader: Grader) -> None:
     inp: Any = make_input(rubric=[])
     result = await grader.grade(inp)
     assert result.points and all(p.id.startswith("d") for p in result.points)
+
+
+@respx.mock
+async def test_a_list_of_terms_stays_capped_whatever_the_judge_says(judge_settings: Settings, grader: Grader) -> None:
+    respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(verdict_payload(score=4.5))))
+    terms = "overfitting, noise, training data, generalisation, regularisation, more data, early stopping"
+    result = await hybrid(judge_settings, grader).grade(make_input(answer=terms))
+    assert result.score is not None and result.score <= 1.0 and result.passed is False
+    assert result.judge_score is not None and result.judge_score > result.score
+    assert "lists terms without saying how they relate" in result.status_message
+
+
+async def test_unconfirmed_points_are_said_to_be_unconfirmed_not_missing(grader: Grader) -> None:
+    result = await grader.grade(make_input())
+    unclear = [p for p in result.points if p.verdict is Verdict.unclear]
+    if unclear:
+        assert "could not be confirmed" in result.status_message and "unconfirmed_points" in result.flags
+        assert all(f"{p.text} (not confirmed)" in result.gaps for p in unclear)
+    else:
+        assert "could not be confirmed" not in result.status_message
+
+
+def test_judge_prompt_v2_lists_misconceptions_and_variants(judge_settings: Settings) -> None:
+    from app.grading.schemas import RubricPoint
+
+    inp = make_input(
+        rubric=[
+            RubricPoint(
+                id="noise",
+                text="The model fits noise in the training data",
+                essential=True,
+                variants=["It learns the quirks of its examples instead of the pattern."],
+                misconceptions=["Overfitting means the model is too simple to learn the training data."],
+            )
+        ]
+    )
+    messages = Judge(judge_settings).render_messages(inp)
+    user = messages[-1]["content"]
+    assert "WRONG if the answer says: Overfitting means the model is too simple" in user
+    assert "also credit, said plainly: It learns the quirks" in user
+    assert "needs the quote of the incorrect statement" in messages[0]["content"]

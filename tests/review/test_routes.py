@@ -98,7 +98,7 @@ def test_audit_trail_of_judge_calls(
     assert calls[0]["prompt_tokens"] == 321 and calls[0]["latency_ms"] >= 0
     assert "candidate_answer" in json.dumps(calls[0]["request"])
     rows = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id)).all()
-    assert len(rows) == 1 and rows[0].prompt_version == "v1"
+    assert len(rows) == 1 and rows[0].prompt_version == "v2"
 
 
 @pytest.mark.parametrize("path", ["/api/review/turns", "/api/review/turns/x"])
