@@ -29,8 +29,10 @@ from app.grading.embedding import TokenEmbeddings
 from app.grading.pair_model import PairModel, PairText
 from app.grading.schemas import PASS_MARK, RubricPoint, Verdict
 
-TOP_SPANS = 4
-"""Answer spans read per claim: the ones closest to it by embedding."""
+TOP_SPANS = 2
+"""Answer spans read per claim: the ones closest to it by embedding. Reading 4 (and every
+variant) cost 45 ms an answer on bank rubrics here against about 25 ms, for gold-set figures
+within 0.01 of these."""
 COVERED_MIN = 0.6
 MISSING_MAX = 0.3
 WRONG_MIN = 0.5
@@ -143,10 +145,15 @@ def judge_points(
     """Verdicts of ``points``; ``asked`` are the question's stem numbers (no evidence)."""
     out = []
     for point in points:
-        support, s_idx = max(
-            (spans.best(model, model.text(bank[t]), asked) for t in (point.text, *point.variants)),
-            key=lambda r: r[0],
-        )
+        # The point first; its variants only while it is not confirmed (most answers that
+        # state a point are confirmed on its own wording, and each read costs a few matrix products).
+        support, s_idx = spans.best(model, model.text(bank[point.text]), asked)
+        for t in point.variants:
+            if support >= COVERED_MIN:
+                break
+            p_v, i_v = spans.best(model, model.text(bank[t]), asked)
+            if p_v > support:
+                support, s_idx = p_v, i_v
         # The contest with each misconception is held on single sentences: a window of several
         # can hold the point's words in one sentence and the misconception in the next.
         point_views = [model.text(bank[t]) for t in (point.text, *point.variants)]
