@@ -164,6 +164,9 @@ class EmbeddingGrader:
                     # The head did not confirm the point. Where the answer's words cover it, the
                     # two signals disagree: not confirmed. Where they barely touch it: missing.
                     if coverage >= cal.partial_threshold:
+                        # Neither signal can be trusted over the other: no confidence either way.
+                        if verdict is Verdict.missing:
+                            confidence = 0.0
                         verdict, evidence = Verdict.unclear, match.evidence
                     else:
                         verdict, evidence = Verdict.missing, None

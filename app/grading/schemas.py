@@ -68,7 +68,8 @@ class PointResult(BaseModel):
     evidence: str | None = None
     """The answer sentence or window that matched best (verbatim), if any matched."""
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    """How sure the embedding verdict is (0 = a coin toss, 1 = certain)."""
+    """How sure the embedding verdict is (0 = a coin toss, 1 = certain); 0 for an ``unclear``
+    point where the pair head says no but the answer's words cover the point."""
     misconception: str | None = None
     """The misconception the evidence states, when the verdict is ``wrong``."""
     judge_verdict: Verdict | None = None

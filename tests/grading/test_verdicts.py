@@ -133,3 +133,17 @@ def test_numpy_head_matches_the_torch_module_it_was_trained_as() -> None:
         expected = module(_batch(rows, max_tokens=96)).numpy()
     got = np.array([model.logit(c, a, q) for c, a, q in rows])
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_head_says_no_but_the_words_cover_the_point_is_unclear_with_no_confidence() -> None:
+    from app.grading.embedding_grader import EmbeddingGrader
+
+    shared = shared_grader()
+    grader = EmbeddingGrader(shared.encoder, shared.calibration, pair=_constant_model(0.05))
+    point = RubricPoint(id="p", text="Compares live feature distributions with a training baseline.", essential=True)
+    answer = "We compare the live feature distributions with a baseline taken from the training data."
+    inp = GradeInput(
+        question="How do you detect drift?", reference_answer=point.text * 3, answer=answer, rubric=[point]
+    )
+    [p] = grader.grade(inp).points
+    assert p.verdict is Verdict.unclear and p.confidence == 0.0 and p.evidence
