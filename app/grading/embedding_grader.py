@@ -21,14 +21,13 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from app.grading.calibration import RUBRIC_PATH, Calibration
-from app.grading.claims import KEYWORD_LIST_CAP, Structure, structure
+from app.grading.claims import Structure, structure
 from app.grading.embedding import Encoder, TokenEmbeddings
 from app.grading.features import Computed, Prepared, compute, prepare
 from app.grading.pair_model import PairModel, PairText, question_stems
 from app.grading.schemas import EmbeddingEvidence, GradeInput, PointResult, Verdict
 from app.grading.verdicts import (
-    WRONG_ESSENTIAL_CAP,
-    WRONG_POINT_CAP,
+    SCORE_CAPS,
     AnswerSpans,
     PointJudgement,
     judge_points,
@@ -181,17 +180,15 @@ class EmbeddingGrader:
                     misconception=misconception,
                 )
             )
-        score, caps = cal.predict(computed.features), []
+        caps = []
         if analysis.structure is not None and analysis.structure.keyword_list:
             caps.append("keyword_list")
-            score = min(score, KEYWORD_LIST_CAP)
         wrong = [m.point for p, m in zip(points, computed.matches, strict=True) if p.verdict is Verdict.wrong]
         if any(point.essential for point in wrong):
             caps.append("wrong_essential")
-            score = min(score, WRONG_ESSENTIAL_CAP)
         elif wrong:
             caps.append("wrong_point")
-            score = min(score, WRONG_POINT_CAP)
+        score = min([cal.predict(computed.features), *(SCORE_CAPS[c] for c in caps)])
         features = {k: round(float(v), 6) for k, v in computed.features.items()}
         return EmbeddingEvidence(
             score=score,

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from app.config import Settings
-from app.grading.claims import KEYWORD_LIST_CAP, MSG_KEYWORD_LIST
+from app.grading.claims import MSG_KEYWORD_LIST
 from app.grading.injection import looks_like_injection
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
@@ -31,7 +31,7 @@ from app.grading.schemas import (
     passed,
     round_score,
 )
-from app.grading.verdicts import WRONG_ESSENTIAL_CAP, WRONG_POINT_CAP
+from app.grading.verdicts import SCORE_CAPS
 from app.observability import GRADING_SECONDS, GRADINGS, REVIEW_FLAGS
 
 if TYPE_CHECKING:
@@ -208,17 +208,10 @@ def _apply_caps(score: float, caps: Sequence[str], points: Sequence[PointResult]
     the sentence and found it right lifts it.
     """
     applied = []
-    still_wrong = [p for p in points if p.verdict is Verdict.wrong]
+    still_wrong = any(p.verdict is Verdict.wrong for p in points)
     for cap in caps:
-        if cap == "keyword_list":
-            score, holds = min(score, KEYWORD_LIST_CAP), True
-        elif cap == "wrong_essential":
-            score, holds = (min(score, WRONG_ESSENTIAL_CAP), True) if still_wrong else (score, False)
-        elif cap == "wrong_point":
-            score, holds = (min(score, WRONG_POINT_CAP), True) if still_wrong else (score, False)
-        else:
-            holds = False
-        if holds:
+        if cap in SCORE_CAPS and (cap == "keyword_list" or still_wrong):
+            score = min(score, SCORE_CAPS[cap])
             applied.append(cap)
     return round_score(score), applied
 

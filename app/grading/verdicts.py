@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.grading.claims import KEYWORD_LIST_CAP
 from app.grading.embedding import TokenEmbeddings
 from app.grading.pair_model import PairModel, PairText
 from app.grading.schemas import PASS_MARK, RubricPoint, Verdict
@@ -54,6 +55,8 @@ WRONG_ESSENTIAL_CAP = 1.5
 """The highest score of an answer that states a misconception of an essential point."""
 WRONG_POINT_CAP = round(PASS_MARK - 0.6, 1)
 """The highest score of an answer that states any misconception: below the pass mark."""
+SCORE_CAPS = {"keyword_list": KEYWORD_LIST_CAP, "wrong_essential": WRONG_ESSENTIAL_CAP, "wrong_point": WRONG_POINT_CAP}
+"""Each cap the embedding grader can set (``EmbeddingEvidence.caps``) and the score it caps at."""
 
 
 @dataclass(frozen=True)
