@@ -353,14 +353,15 @@ def eval_cmd(
 ) -> None:
     """Measure the grader against human scores; exit 1 when a figure falls below its threshold."""
     if target in ("semeval", "mohler"):
-        from evals.human_eval import DataMissing, run
+        from evals.human_data import DataMissing
+        from evals.human_eval import run
         from evals.runner import load_thresholds
 
         limits = {} if no_gate else load_thresholds().get("human", {})
         try:
             code = run(target, data, limits, console, as_json=as_json)
         except DataMissing as exc:
-            raise fail(str(exc)) from None
+            raise fail(f"{exc} (pass --data DIR)") from None
         raise typer.Exit(code=code)
     if target == "shadow":
         from evals.shadow import shadow_agreement

@@ -55,12 +55,11 @@ DEFAULT_WORK = Path(".cache") / "pair-fit"
 
 def load_pairs() -> list[Pair]:
     pairs: list[Pair] = []
-    for name, loader in (("semeval", semeval_pairs), ("mohler", mohler_pairs)):
+    for loader in (semeval_pairs, mohler_pairs):
         try:
             pairs.extend(loader())
         except DataMissing as exc:
             raise SystemExit(f"error: {exc}; the pair head is fitted on real human labels") from None
-        del name
     pairs.extend(gold_pairs())
     pairs.extend(bank_pairs())
     return pairs

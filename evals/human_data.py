@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import REPO_ROOT
+from evals.mohler import CSV_NAME as MOHLER_CSV
+from evals.mohler import DEFAULT_DATA_DIR as MOHLER_DEFAULT_DIR
+from evals.mohler import load_rows as load_mohler_rows
 
 if TYPE_CHECKING:
     from app.bank.loader import Bank
@@ -32,8 +35,7 @@ if TYPE_CHECKING:
 SHARED = REPO_ROOT.parent / "shared" / "datasets"
 SEMEVAL_DIR = SHARED / "semeval2013"
 SEMEVAL_CSV = "semeval2013_task7_2way_train.csv"
-MOHLER_DIR = SHARED / "mohler"
-MOHLER_CSV = "mohler2011_texas_v2.csv"
+MOHLER_DIR = MOHLER_DEFAULT_DIR
 
 
 class DataMissing(Exception):
@@ -82,8 +84,7 @@ def mohler_pairs(data_dir: Path = MOHLER_DIR) -> list[Pair]:
     path = Path(data_dir) / MOHLER_CSV
     if not path.is_file():
         raise DataMissing(f"Mohler data not found at {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["excluded_in_mohler2011"].strip() == "0"]
+    rows = load_mohler_rows(data_dir)
     return [
         Pair(
             source="mohler",

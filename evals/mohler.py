@@ -7,20 +7,15 @@ Figures are Pearson r, RMSE and Spearman against ``score_avg`` over all included
 (non-answers included, scored 0 as the grader scores them), beside the raw-cosine baselines
 and the published anchors of the dataset's README.
 
-The data is read from ``../shared/datasets/mohler/`` (or ``--data``); it is never copied into
-the repository. When it is absent this prints a skip message and exits 0.
-
-    python -m evals.mohler [--data DIR] [--folds 5] [--seed 0] [--json]
+The data is read from ``../shared/datasets/mohler/``; it is never copied into the repository.
+This is the feature-only cross-validation behind ``calibration-v1`` (``evals/fit_calibration.py``);
+the grader as it ships now is measured by ``mockinterview eval mohler`` (``evals/human_eval.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,87 +162,3 @@ def cross_validate(data: MohlerFeatures, folds: int = 5, seed: int = 0) -> dict[
         "per_fold": per_fold,
         "predictions": pred,
     }
-
-
-def run_mohler(data_dir: Path, folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Question-grouped ``folds``-fold CV figures on Mohler, or ``{"skipped": reason}``."""
-    data_dir = Path(data_dir)
-    if not (data_dir / CSV_NAME).is_file():
-        return {"skipped": f"Mohler data not found at {data_dir / CSV_NAME}"}
-    from app.grading.features import SCORING_FEATURES
-
-    data = analyse_mohler(data_dir)
-    started = time.perf_counter()
-    cv = cross_validate(data, folds, seed)
-    raw = figures(data.cosine, data.scores)
-    return {
-        "dataset": "Mohler et al. 2011 (Texas v2), excluded_in_mohler2011 == 0",
-        "target": "score_avg",
-        "n": len(data.scores),
-        "questions": len(set(data.questions.tolist())),
-        "non_answers": int(data.non_answer.sum()),
-        "folds": folds,
-        "seed": seed,
-        "protocol": "question-grouped k-fold CV; calibration fitted on the training folds only",
-        "model": data.encoder_name,
-        "features": list(SCORING_FEATURES),
-        **cv["grader"],
-        "baseline_cosine": {"pearson": raw["pearson"], "spearman": raw["spearman"]},
-        "baseline_cosine_isotonic": cv["baseline_cosine_isotonic"],
-        "per_fold": cv["per_fold"],
-        "anchors": {k: {"pearson": v[0], "rmse": v[1]} for k, v in ANCHORS.items()},
-        "human_agreement_pearson": HUMAN_AGREEMENT,
-        "seconds": {"encode_and_features": round(data.seconds, 1),
-                    "cross_validation": round(time.perf_counter() - started, 1)},
-    }
-
-
-def _table(res: dict[str, Any]) -> str:
-    lines = [
-        f"Mohler 2011: {res['n']} answers, {res['questions']} questions, "
-        f"{res['folds']}-fold question-grouped CV (seed {res['seed']}), model {res['model']}",
-        "",
-        f"{'system':64s} {'Pearson':>8s} {'RMSE':>7s} {'Spearman':>9s}",
-        "-" * 91,
-        f"{'this grader (calibrated features, CV)':64s} {res['pearson']:8.3f} "
-        f"{res['rmse']:7.3f} {res['spearman']:9.3f}",
-    ]
-    b = res["baseline_cosine_isotonic"]
-    lines.append(
-        f"{'baseline: raw cosine + isotonic (same folds)':64s} {b['pearson']:8.3f} "
-        f"{b['rmse']:7.3f} {b['spearman']:9.3f}"
-    )
-    c = res["baseline_cosine"]
-    lines.append(f"{'baseline: raw cosine (no calibration)':64s} {c['pearson']:8.3f} "
-                 f"{'':>7s} {c['spearman']:9.3f}")
-    lines.append("-" * 91)
-    for name, v in res["anchors"].items():
-        lines.append(f"{'published: ' + name:64s} {v['pearson']:8.3f} {v['rmse']:7.3f}")
-    lines.append(f"{'human inter-rater agreement':64s} {res['human_agreement_pearson']:8.2f}")
-    lines.append("")
-    lines.append("per fold: " + ", ".join(
-        f"{f['fold']}: r={f['pearson']:.3f} rmse={f['rmse']:.3f} ({f['questions']} q)"
-        for f in res["per_fold"]))
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="evals.mohler", description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--data", "--data-dir", dest="data", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    res = run_mohler(args.data, folds=args.folds, seed=args.seed)
-    if "skipped" in res:
-        if args.json:
-            print(json.dumps(res))
-        else:
-            print(f"skipped: {res['skipped']} (nothing to evaluate; exit 0)")
-        return 0
-    print(json.dumps(res, indent=1) if args.json else _table(res))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
