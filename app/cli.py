@@ -266,33 +266,52 @@ def grade(
 @app.command()
 def regrade(
     all_turns: Annotated[
-        bool, typer.Option("--all", help="Regrade every answered turn, not just ungraded ones.")
+        bool, typer.Option("--all", help="Regrade every answered turn, not just those that need it.")
     ] = False,
 ) -> None:
-    """Grade the answers that were kept but not graded (e.g. after a grading failure)."""
-    from sqlalchemy import select
+    """Grade the answers that need it: ``ungraded`` ones (the grader failed or the server
+    stopped), and ``embedding_only`` ones whose judge failed or was late (when a judge is
+    configured). Sessions stuck behind such an answer move on. Safe beside running servers:
+    each answer is claimed first, so nothing is graded twice."""
+    from sqlalchemy import func, select
 
     from app.interview.models import Turn
+    from app.interview.sweeper import Background, SweepCounts, Sweeper
 
     ctx = _with_grader(_context())
     service = ctx.interviews
-    with ctx.session_factory() as db:
-        query = select(Turn).where(Turn.status == "answered")
-        if not all_turns:
-            query = query.where(Turn.grading_status == "ungraded")
-        turns = list(db.scalars(query))
-        done = failed = 0
+    sweeper = Sweeper(service)
+    counts = SweepCounts()
 
-        async def run() -> None:
-            nonlocal done, failed
-            for turn in turns:
-                result = await service.regrade(db, turn)
-                db.commit()
-                done, failed = (done + 1, failed) if result is not None else (done, failed + 1)
+    async def run() -> None:
+        background = Background(service, kind="cli", sweep_interval_s=0)
+        await background.start()
+        seen: set[str] = set()
+        try:
+            while True:
+                ids = await in_thread(sweeper.claim, 20, all_turns, seen)
+                if not ids:
+                    break
+                seen.update(ids)
+                for turn_id in ids:
+                    await sweeper.work_on(turn_id, counts, force=all_turns)
+        finally:
+            await background.stop()
 
-        asyncio.run(run())
-    console.print(f"regraded {done} turn(s); {failed} still ungraded")
-    if failed:
+    from app.db.base import in_thread
+
+    asyncio.run(run())
+    console.print(
+        f"graded {counts.ungraded} ungraded turn(s), regraded {counts.judge_pending} judge-pending turn(s), "
+        f"moved on {counts.stuck} stuck session(s); {counts.failed} failed"
+    )
+    if not sweeper.judge_ready:
+        with ctx.session_factory() as db:
+            waiting = db.scalar(select(func.count()).select_from(Turn).where(Turn.judge_pending)) or 0
+        if waiting:
+            why = "no judge is configured" if ctx.grader.judge is None else "the judge is not reachable"
+            console.print(f"{waiting} turn(s) still wait for the LLM judge ({why})")
+    if counts.failed:
         raise typer.Exit(code=1)
 
 
@@ -305,11 +324,19 @@ def interview(
     num_questions: Annotated[int, typer.Option("--num-questions", "-n", help="Main questions.")] = 5,
     mode: Annotated[str, typer.Option(help="practice (feedback each answer) or interview (at the end).")] = "practice",
     seed: Annotated[int | None, typer.Option(help="Fix the question order.")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", metavar="SESSION_ID", help="Continue an unfinished session.")
+    ] = None,
 ) -> None:
     """A mock interview in the terminal. Commands: /skip, /hint, /idk, /quit."""
     from app.interview.schemas import AnswerIn, SessionStart
     from app.interview.terminal import TerminalInterview
 
+    if resume is not None:
+        ctx = _with_grader(_context())
+        with cli_errors():
+            TerminalInterview(ctx, console, sys.stdin, answer_model=AnswerIn).run(resume_id=resume)
+        return
     with cli_errors():
         try:
             params = SessionStart(

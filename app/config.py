@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     )
     judge_prompt_version: str = "v2"
     judge_timeout_s: float = Field(default=30.0, gt=0)
+    """Timeout of one judge call (each retry gets its own)."""
+    judge_deadline_s: float = Field(default=20.0, gt=0, le=600)
+    """How long a candidate waits for the judge, retries included. After it, the answer is
+    scored by the embedding grader and the interview goes on; the judge's verdict, when it
+    comes, updates the turn."""
     judge_max_retries: int = Field(default=3, ge=0, le=10)
     judge_concurrency: int = Field(default=32, ge=1, le=256)
     """Concurrent judge calls (200 gradings at 300 ms each finish in about 2 s at 32)."""
@@ -75,6 +80,18 @@ class Settings(BaseSettings):
     default_num_questions: int = Field(default=5, ge=1, le=50)
     recent_sessions_window: int = Field(default=5, ge=0, le=100)
     cookie_secure: bool = False
+
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    """Database connections kept per process; database work runs in a thread pool of the same
+    size, so it never blocks the event loop (``/healthz`` answers while the database is busy)."""
+    db_busy_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """SQLite: how long a transaction waits for the write lock before it fails."""
+    sweep_interval_s: float = Field(default=5.0, ge=0, le=3600)
+    """How often each serving process looks for answers to grade (``ungraded``, or scored
+    without the judge it should have had) and sessions to move on; 0 turns the sweeper off."""
+    answer_lease_s: float = Field(default=15.0, gt=0, le=3600)
+    """How long, beyond the judge deadline, an answer being graded by a live process belongs
+    to it; after that another process (or request) may grade it and ask the next question."""
 
     @field_validator("bank_dirs", mode="before")
     @classmethod

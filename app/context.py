@@ -19,6 +19,7 @@ from app.db.base import make_engine, make_sessionmaker
 from app.db.migrate import upgrade
 from app.grading.embedding_grader import EmbeddingGrader
 from app.grading.service import Grader
+from app.interview.runtime import AnswerRuntime
 from app.interview.service import InterviewService
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,15 @@ class AppContext:
     shadow: Grader | None = None
     grader_error: str | None = None
     loaded: threading.Event = field(default_factory=threading.Event)
+    runtime: AnswerRuntime = field(init=False)
+    """This process's id, its answers in flight and its background work."""
+
+    def __post_init__(self) -> None:
+        self.runtime = AnswerRuntime(self.session_factory)
 
     @property
     def interviews(self) -> InterviewService:
-        return InterviewService(self.settings, self.bank, self.grader, self.shadow)
+        return InterviewService(self.settings, self.bank, self.grader, self.shadow, self.runtime)
 
     def load_grader(self) -> None:
         """Load the embedding model (seconds) and wire the judge; sets ``loaded`` when done."""
@@ -89,7 +95,9 @@ def build_grader(
 def build_context(settings: Settings, *, migrate: bool | None = None) -> AppContext:
     """Open the database (migrating the embedded SQLite default) and load the bank."""
     bank, _ = load_bank(bank_folders(settings.bank_dirs, settings.bundled_bank))
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(
+        settings.sqlalchemy_url, pool_size=settings.db_pool_size, busy_timeout_s=settings.db_busy_timeout_s
+    )
     if migrate if migrate is not None else settings.is_sqlite:
         upgrade(settings.sqlalchemy_url)
     return AppContext(settings, engine, make_sessionmaker(engine), bank)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.context import AppContext
+from app.db.base import finish_in_thread
 from app.errors import Forbidden, Unauthorized
 from app.grading.service import Grader
 from app.interview.models import InterviewSession
@@ -36,17 +37,26 @@ def get_settings(ctx: ContextDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_db(ctx: ContextDep) -> Iterator[Session]:
-    """One session per request; routes commit what must be kept, the rest is rolled back."""
-    with ctx.session_factory() as session:
-        try:
-            yield session
-        except Exception:
-            session.rollback()
-            raise
+async def get_db(ctx: ContextDep) -> AsyncIterator[Session]:
+    """One database session per request, and the owner of its commit: what the route did is
+    committed when it returns, rolled back when it raises.
+
+    ``scope="function"`` runs this exit code before the response is sent (FastAPI's default
+    runs it after), so a reply never announces work whose commit then failed. The commit runs
+    in a thread of its own pool (:func:`app.db.base.finish_in_thread`), never on the loop."""
+    session = ctx.session_factory()
+    try:
+        yield session
+    except Exception:
+        await finish_in_thread(session.rollback)
+        raise
+    else:
+        await finish_in_thread(session.commit)
+    finally:
+        await finish_in_thread(session.close)
 
 
-SessionDep = Annotated[Session, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 async def get_grader(ctx: ContextDep) -> Grader | None:
@@ -60,7 +70,7 @@ GraderDep = Annotated[Grader | None, Depends(get_grader)]
 
 
 def get_interviews(ctx: ContextDep, grader: GraderDep) -> InterviewService:
-    return InterviewService(ctx.settings, ctx.bank, grader, ctx.shadow)
+    return InterviewService(ctx.settings, ctx.bank, grader, ctx.shadow, ctx.runtime)
 
 
 InterviewsDep = Annotated[InterviewService, Depends(get_interviews)]
@@ -83,7 +93,7 @@ def get_current_session(
     # own CSRF-checked endpoints).
     cookie = f"mi_session_{session_id}" if request.method in ("GET", "HEAD") else None
     token = bearer_token(request, credentials, cookie_name=cookie)
-    return interviews.authenticate(db, session_id, token)
+    return interviews.authenticate(db, session_id, token)  # ends its read (no lock held after)
 
 
 CurrentSession = Annotated[InterviewSession, Depends(get_current_session)]

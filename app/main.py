@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,9 +14,11 @@ from prometheus_client import make_asgi_app
 from app.bank.routes import router as bank_router
 from app.config import Settings, get_settings
 from app.context import AppContext, build_context
+from app.db.base import size_thread_pools
 from app.errors import AppError
 from app.grading.routes import router as grading_router
 from app.interview.routes import router as interview_router
+from app.interview.sweeper import Background, Sweeper
 from app.review.routes import router as review_router
 from app.web import router as web_router
 
@@ -32,21 +34,42 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
-    """Build the app. Tests pass a ready ``context``; the server builds one at start-up."""
+def create_app(
+    settings: Settings | None = None, context: AppContext | None = None, *, background: bool | None = None
+) -> FastAPI:
+    """Build the app. The server builds its context at start-up; tests pass a ready ``context``.
+
+    ``background`` (default: on when the app builds its own context) runs the process's
+    heartbeat and sweeper, and sizes the worker thread pool like the database pool."""
+    run_background = context is None if background is None else background
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if context is None:
-            ctx = build_context(settings or get_settings())
-            app.state.ctx = ctx
-            # Loading the embedding model takes seconds: /healthz answers at once, /readyz
-            # turns ready when it is loaded, and gradings wait for it.
-            threading.Thread(target=ctx.load_grader, name="load-grader", daemon=True).start()
+        ctx = context if context is not None else build_context(settings or get_settings())
+        app.state.ctx = ctx
+        if not run_background:
             yield
-            ctx.engine.dispose()
+            return
+        size_thread_pools(ctx.settings.db_pool_size)
+        work = Background(ctx.interviews)
+        await work.start()
+
+        def start_sweeper(_: object) -> None:
+            if ctx.grader is not None:
+                work.add_sweeper(Sweeper(ctx.interviews))
+
+        if ctx.loaded.is_set():
+            start_sweeper(None)
         else:
+            # Loading the embedding model takes seconds: /healthz answers at once, /readyz
+            # turns ready when it is loaded, gradings wait for it, and the sweeper starts.
+            asyncio.get_running_loop().run_in_executor(None, ctx.load_grader).add_done_callback(start_sweeper)
+        try:
             yield
+        finally:
+            await work.stop()
+            if context is None:
+                ctx.engine.dispose()
 
     app = FastAPI(
         title="mockinterview",
@@ -72,12 +95,14 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
             status_code=422,
         )
 
+    # Both answer on the event loop, without a worker thread or the database: they stay quick
+    # however busy the workers are.
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz(request: Request) -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         ctx: AppContext = request.app.state.ctx
         if ctx.grader is not None:
             return JSONResponse({"status": "ready", "grader": ctx.grader.mode, "bank_version": ctx.bank.version})

@@ -61,12 +61,23 @@ def test_db_upgrade_and_regrade(sqlite_env: Path) -> None:
         ctx.interviews.record_answer(db, started.session, started.turn.id, "Model drift means accuracy decays.")
         db.commit()
         turn_id = started.turn.id
-    # ... is graded by `mockinterview regrade`.
+        # and one scored without the judge it should have had (the judge failed) ...
+        other = ctx.interviews.start(db, SessionStart(track="mlops", num_questions=1, seed=2))
+        ctx.interviews.record_answer(db, other.session, other.turn.id, "Canary releases go to a few users first.")
+        other.turn.grading_status, other.turn.judge_pending, other.turn.claimed_by = "embedding_only", True, None
+        db.commit()
+    # ... are found by `mockinterview regrade`: the first is graded and its session, stuck
+    # behind it, moves on; the second waits for a judge, and the command says so.
     result = runner.invoke(cli_app, ["regrade"])
-    assert result.exit_code == 0 and "regraded 1 turn(s); 0 still ungraded" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "graded 1 ungraded turn(s), regraded 0 judge-pending turn(s)" in result.output, result.output
+    assert "1 turn(s) still wait for the LLM judge (no judge is configured)" in result.output
     with ctx.session_factory() as db:
         turn = db.scalars(select(Turn).where(Turn.id == turn_id)).one()
-        assert turn.grading_status == "embedding_only" and turn.score is not None
+        assert turn.grading_status == "embedding_only" and turn.score is not None and turn.claimed_by is None
+        # Not stuck any more: a follow-up is asked, or the session ended.
+        assert turn.session.status == "finished" or turn.session.turns[-1].status == "asked"
+        assert len(turn.session.turns) > 1 or turn.session.status == "finished"
     ctx.engine.dispose()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -18,11 +21,18 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+T = TypeVar("T")
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` with its time zone (SQLite hands back naive datetimes, stored as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -34,13 +44,30 @@ class Base(DeclarativeBase):
     }
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and real SAVEPOINT support."""
+def make_engine(url: str, *, pool_size: int = 8, busy_timeout_s: float = 10.0, **kwargs: Any) -> Engine:
+    """An engine for ``url``.
+
+    SQLite gets WAL (readers never wait for the writer), foreign keys, real SAVEPOINT support
+    and, for transactions that write (:func:`begin_write`), ``BEGIN IMMEDIATE``: they take the
+    write lock when they begin, waiting up to ``busy_timeout_s`` for it. A deferred transaction
+    that reads and then writes fails at once (``database is locked``) when another connection
+    committed in between, which is what several candidates answering at the same moment do; an
+    immediate one simply queues. Write transactions are a few milliseconds long (none is held
+    open while an answer is graded), so queueing costs little. ``pool_size`` connections are
+    kept, as many again may be opened under load.
+    """
+    kwargs.setdefault("pool_size", pool_size)
+    kwargs.setdefault("max_overflow", pool_size)
+    kwargs.setdefault("pool_timeout", 30)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        memory = not path or path == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        else:
+            for key in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(key)
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": busy_timeout_s})
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -51,17 +78,87 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash in WAL mode
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            immediate = conn.get_execution_options().get(IMMEDIATE)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
+IMMEDIATE = "mockinterview_sqlite_immediate"
+
+
+def begin_write(db: Session) -> None:
+    """Make ``db``'s transaction a writer's: on SQLite, one that took the write lock up front.
+
+    Every use case that reads and then writes calls this before its first read. A read-only
+    transaction already open is ended first (its objects stay loaded). Elsewhere a no-op:
+    PostgreSQL's row locks (``FOR UPDATE``) do that job."""
+    if db.get_bind().dialect.name != "sqlite":
+        return
+    if db.in_transaction():
+        if db.connection().get_execution_options().get(IMMEDIATE):
+            return
+        db.commit()
+    db.connection(execution_options={IMMEDIATE: True})
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite refusing a lock (``database is locked`` / ``busy``).
+
+    Only operations that are safe to repeat (idempotent ones) retry on it."""
+    from sqlalchemy.exc import OperationalError
+
+    text = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking database work in the worker thread pool, never on the event loop.
+
+    The pool is anyio's default one (FastAPI runs plain ``def`` routes there too); the app
+    sizes it like the database pool at start-up (:func:`size_thread_pools`).
+
+    A step that is followed by another ``await`` in the same request ends its transaction
+    itself: a transaction left open across a wait for a worker thread would hold SQLite's
+    write lock while every worker thread waits for that lock.
+    """
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+_finishers: anyio.CapacityLimiter | None = None
+
+
+async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a commit, rollback or close in a thread of its own small pool.
+
+    Ending a transaction never waits for a lock, so these threads are never all blocked; a
+    request that holds SQLite's write lock always gets a thread to release it, however many
+    other requests are queued for the lock in the main pool.
+    """
+    global _finishers
+    if _finishers is None:
+        _finishers = anyio.CapacityLimiter(8)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=_finishers)
+
+
+def size_thread_pools(size: int) -> None:
+    """Give the worker pool (and the finishing pool) ``size`` threads each; the engine keeps
+    ``2 * size`` connections at most (``make_engine``), so no thread waits for one."""
+    global _finishers
+    anyio.to_thread.current_default_thread_limiter().total_tokens = size
+    if _finishers is None:
+        _finishers = anyio.CapacityLimiter(size)
+    else:
+        _finishers.total_tokens = size

@@ -279,6 +279,8 @@ class Judge:
         self.base_url = str(self._client.base_url).rstrip("/")
 
         self._semaphore = asyncio.Semaphore(settings.judge_concurrency)
+        self._last_ok: float | None = None
+        self._last_failure: float | None = None
         self.format_mode: FormatMode = "json_schema"
         """The response_format that works with this server (downgraded on rejection)."""
 
@@ -540,6 +542,27 @@ class Judge:
             retries += 1
             await self._sleep(self._backoff(retries, result.retry_after))
 
+    # ------------------------------------------------------------------ health
+
+    PROBE_AFTER_S = 30.0
+    """After a failure, the judge counts as unhealthy for this long (then one call probes it)."""
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the judge looks reachable: its last call got a reply, or its last failure
+        is long enough ago to try again. The sweeper regrades judge-less turns only then."""
+        if self._last_failure is None:
+            return True
+        if self._last_ok is not None and self._last_ok > self._last_failure:
+            return True
+        return time.monotonic() - self._last_failure > self.PROBE_AFTER_S
+
+    def _note_health(self, ok: bool) -> None:
+        if ok:
+            self._last_ok = time.monotonic()
+        else:
+            self._last_failure = time.monotonic()
+
     # ------------------------------------------------------------------ judging
 
     def _outcome_from_content(
@@ -641,6 +664,7 @@ class Judge:
         reply, attempts, error = await self._call(
             messages, purpose="judge", structured=True, key=key, question_id=inp.question_id
         )
+        self._note_health(reply is not None)
         if reply is None:
             return JudgeOutcome(status="unavailable", error=error, calls=attempts)
 

@@ -52,6 +52,10 @@ MSG_JUDGE_FAILED = (
     "Scored by embedding similarity only: the LLM judge {why}, so this score did not get a "
     "judge's reading. It can be regraded later."
 )
+MSG_JUDGE_LATE = (
+    "Scored by embedding similarity for now: the LLM judge had not replied within {s} s, so the "
+    "interview went on. The judge's reading replaces this score when it arrives."
+)
 MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
 INJECTION_PENALTY = 0.3
 MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
@@ -99,23 +103,61 @@ class Grader:
         return (await asyncio.to_thread(self.embedding.grade_batch, [inp]))[0]
 
     async def grade(self, inp: GradeInput) -> GradeResult:
+        """Grade, waiting for the judge as long as it takes (its own timeouts and retries)."""
         start = time.perf_counter()
-        result = await self._grade(inp)
+        return self._counted(await self._grade(inp), start)
+
+    async def _grade(self, inp: GradeInput) -> GradeResult:
+        inp, evidence = await self._evidence(inp)
+        if evidence.non_answer or self.judge is None:
+            return self._without_judge(inp, evidence)
+        return self._judged(inp, evidence, await self.judge.judge(inp))
+
+    async def grade_within(
+        self, inp: GradeInput, deadline_s: float
+    ) -> tuple[GradeResult, Awaitable[GradeResult] | None]:
+        """Grade, waiting at most ``deadline_s`` for the judge.
+
+        Returns the result and, when the judge missed the deadline, an awaitable of the final
+        result: the judge goes on in the background, and the embedding grading (flagged
+        ``judge_pending``) stands until its verdict arrives.
+        """
+        start = time.perf_counter()
+        inp, evidence = await self._evidence(inp)
+        if evidence.non_answer or self.judge is None:
+            return self._counted(self._without_judge(inp, evidence), start), None
+        judging = asyncio.ensure_future(self.judge.judge(inp))
+        done, _ = await asyncio.wait({judging}, timeout=max(0.0, deadline_s - (time.perf_counter() - start)))
+        if done:
+            return self._counted(self._judged(inp, evidence, judging.result()), start), None
+        provisional = self._result(
+            inp, evidence, None, GradeStatus.embedding_only, MSG_JUDGE_LATE.format(s=round(deadline_s))
+        )
+        provisional.flags.append("judge_pending")
+
+        async def final() -> GradeResult:
+            return self._counted(self._judged(inp, evidence, await judging), start)
+
+        return provisional, final()
+
+    def _counted(self, result: GradeResult, start: float) -> GradeResult:
         GRADING_SECONDS.labels(self.mode).observe(time.perf_counter() - start)
         GRADINGS.labels(result.status.value, self.mode).inc()
         for flag in result.flags:
             REVIEW_FLAGS.labels(flag).inc()
         return result
 
-    async def _grade(self, inp: GradeInput) -> GradeResult:
+    async def _evidence(self, inp: GradeInput) -> tuple[GradeInput, EmbeddingEvidence]:
         if not inp.rubric:
             inp = inp.model_copy(update={"rubric": derive_points(inp.reference_answer), "derived_rubric": True})
-        evidence = await self._embedding(inp)
+        return inp, await self._embedding(inp)
+
+    def _without_judge(self, inp: GradeInput, evidence: EmbeddingEvidence) -> GradeResult:
         if evidence.non_answer:
             return self._result(inp, evidence, None, GradeStatus.graded, MSG_NON_ANSWER)
-        if self.judge is None:
-            return self._result(inp, evidence, None, GradeStatus.embedding_only, MSG_EMBEDDING_ONLY_OFF)
-        outcome = await self.judge.judge(inp)
+        return self._result(inp, evidence, None, GradeStatus.embedding_only, MSG_EMBEDDING_ONLY_OFF)
+
+    def _judged(self, inp: GradeInput, evidence: EmbeddingEvidence, outcome: JudgeOutcome) -> GradeResult:
         if outcome.status == "ok" and outcome.verdict is not None:
             return self._result(inp, evidence, outcome, GradeStatus.graded, MSG_HYBRID)
         why = (
@@ -124,6 +166,11 @@ class Grader:
             else f"could not be reached ({outcome.error or outcome.status})"
         )
         return self._result(inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why))
+
+    def needs_judge(self, result: GradeResult) -> bool:
+        """Whether ``result`` should get a judge's reading it does not have yet (the judge
+        failed or was late); the sweeper regrades such turns once the judge is healthy."""
+        return self.judge is not None and result.status is GradeStatus.embedding_only
 
     def _result(
         self,

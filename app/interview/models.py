@@ -91,5 +91,12 @@ class Turn(Base):
     score: Mapped[float | None]
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     shadow_grading: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    judge_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    """A judge is configured but this turn's grading has no verdict from it yet (the judge
+    failed, or missed the candidate's deadline): the sweeper regrades it once the judge is
+    healthy again."""
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    """The process (``app_instances.id``) grading this answer right now, if any."""
+    claimed_at: Mapped[datetime | None]
 
     session: Mapped[InterviewSession] = relationship(back_populates="turns")

@@ -7,12 +7,13 @@ candidate token, exactly as :meth:`InterviewService.candidate_for` stores it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.bank.loader import Bank
+from app.db.base import as_utc
 from app.interview.models import Candidate, InterviewSession
 from app.interview.service import hash_token
 from app.reports.service import build_report
@@ -34,11 +35,6 @@ def sessions_of(db: Session, candidate: Candidate) -> list[InterviewSession]:
             .order_by(InterviewSession.created_at, InterviewSession.id)
         )
     )
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, status
-from sqlalchemy.orm import Session
 
+from app.db.base import in_thread
 from app.deps import CurrentSession, InterviewsDep, SessionDep
 from app.interview.models import InterviewSession, Turn
 from app.interview.schemas import (
@@ -19,7 +19,7 @@ from app.interview.schemas import (
     TurnOut,
     TurnRef,
 )
-from app.interview.service import IDK_ANSWER, InterviewService
+from app.interview.service import IDK_ANSWER, Answered, InterviewService
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -67,16 +67,21 @@ def session_out(interviews: InterviewService, session: InterviewSession) -> Sess
     )
 
 
+# Routes that write are ``async`` and run their use case in a worker thread (``in_thread``):
+# their transaction then stays open only until the dependency's commit, never across a wait for
+# another worker thread (a plain ``def`` route's response is validated in one), where it would
+# hold SQLite's write lock while every worker waits for it.
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionStarted)
-def start_session(
+async def start_session(
     body: SessionStart,
     db: SessionDep,
     interviews: InterviewsDep,
     x_candidate_token: Annotated[str | None, Header()] = None,
 ) -> SessionStarted:
     """Start an interview; returns the session token (keep it secret) and the first question."""
-    started = interviews.start(db, body, x_candidate_token)
-    db.commit()
+    started = await in_thread(interviews.start, db, body, x_candidate_token)
     return SessionStarted(
         session_id=started.session.id,
         token=started.token,
@@ -88,47 +93,33 @@ def start_session(
 
 
 @router.get("/{session_id}", response_model=SessionOut)
-def get_session(session: CurrentSession, interviews: InterviewsDep) -> SessionOut:
-    """The session with its transcript (feedback hidden until the end in interview mode)."""
+async def get_session(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> SessionOut:
+    """The session with its transcript (feedback hidden until the end in interview mode).
+
+    A session left with nothing to answer by a server that stopped while grading is moved on
+    here: its last answer is graded if need be and the next question asked."""
+    await interviews.resume(db, session)
     return session_out(interviews, session)
 
 
-async def answer_turn(
-    session: InterviewSession, db: Session, interviews: InterviewService, turn_id: str, answer: str, key: str | None
-) -> AnswerOut:
-    """Keep the answer (committed before grading), grade it, ask the next turn, commit.
-
-    Shared by the JSON API, the web pages and the terminal interview, so all three keep the
-    same order of commits.
-    """
-    recorded = interviews.record_answer(db, session, turn_id, answer, key)
-    turn = recorded.turn
-    if recorded.replay:
-        current = interviews.current_turn(session)
-        result = interviews.grading_of(turn)
-        return AnswerOut(
-            turn_id=turn.id,
-            grading_status=turn.grading_status,
-            grading=result if _show_feedback(session) else None,
-            next_question=interviews.question_out(session, current) if current else None,
-            finished=session.status == "finished",
-            replay=True,
-            message="this answer was already recorded; nothing was changed",
-        )
-    db.commit()  # the answer is kept before grading starts
-    result = await interviews.grade_turn(db, session, turn)
-    db.commit()
-    next_turn = interviews.advance(db, session, turn, result)
-    db.commit()
-    message = (
-        "" if result is not None else ("your answer is saved but could not be graded now; it will be graded later")
-    )
+def answer_out(interviews: InterviewService, session: InterviewSession, answered: Answered) -> AnswerOut:
+    """The reply to an answer, the same for its first request and for any retry."""
+    turn = answered.turn
+    if answered.in_progress:
+        message = "this answer is still being graded; ask again in a moment (GET the session)"
+    elif answered.replay:
+        message = "this answer was already recorded; nothing was changed"
+    elif turn.grading_status == "ungraded":
+        message = "your answer is saved but could not be graded now; it will be graded later"
+    else:
+        message = ""
     return AnswerOut(
         turn_id=turn.id,
         grading_status=turn.grading_status,
-        grading=result if _show_feedback(session) else None,
-        next_question=interviews.question_out(session, next_turn) if next_turn else None,
+        grading=answered.result if _show_feedback(session) else None,
+        next_question=interviews.question_out(session, answered.next_turn) if answered.next_turn else None,
         finished=session.status == "finished",
+        replay=answered.replay,
         message=message,
     )
 
@@ -141,23 +132,22 @@ async def submit_answer(
     interviews: InterviewsDep,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> AnswerOut:
-    """Answer the current question. Posting the same answer again changes nothing."""
-    return await answer_turn(
-        session, db, interviews, body.turn_id, body.answer, body.idempotency_key or idempotency_key
-    )
+    """Answer the current question. Posting the same answer again changes nothing and gets the
+    same reply (once the first request is done)."""
+    answered = await interviews.answer(db, session, body.turn_id, body.answer, body.idempotency_key or idempotency_key)
+    return answer_out(interviews, session, answered)
 
 
 @router.post("/{session_id}/dont-know", response_model=AnswerOut)
 async def dont_know(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> AnswerOut:
     """Answer "I don't know": recorded and scored 0, and the interview moves on."""
-    return await answer_turn(session, db, interviews, body.turn_id, IDK_ANSWER, None)
+    return answer_out(interviews, session, await interviews.answer(db, session, body.turn_id, IDK_ANSWER))
 
 
 @router.post("/{session_id}/skip", response_model=AnswerOut)
-def skip(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> AnswerOut:
+async def skip(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> AnswerOut:
     """Skip the current question (it counts as 0 in the report)."""
-    next_turn = interviews.skip(db, session, body.turn_id)
-    db.commit()
+    next_turn = await in_thread(interviews.skip, db, session, body.turn_id)
     return AnswerOut(
         turn_id=body.turn_id,
         grading_status="skipped",
@@ -167,24 +157,19 @@ def skip(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: Int
 
 
 @router.post("/{session_id}/hint", response_model=HintOut)
-def hint(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> HintOut:
+async def hint(body: TurnRef, session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> HintOut:
     """The next hint for the current question."""
-    turn, text, left = interviews.hint(db, session, body.turn_id)
-    db.commit()
+    turn, text, left = await in_thread(interviews.hint, db, session, body.turn_id)
     return HintOut(turn_id=turn.id, hint=text, hints_used=turn.hints_used, hints_left=left)
 
 
 @router.post("/{session_id}/finish")
-def finish(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
+async def finish(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
     """End the session now and return its report."""
-    report = interviews.finish(db, session)
-    db.commit()
-    return report
+    return await in_thread(interviews.finish, db, session)
 
 
 @router.get("/{session_id}/report")
-def report(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
+async def report(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
     """The feedback report (available once the session is finished)."""
-    report = interviews.finished_report(db, session)
-    db.commit()  # keeps a report that had to be built now
-    return report
+    return await in_thread(interviews.finished_report, db, session)  # one built now is kept by the commit

@@ -1,31 +1,46 @@
 """The interview engine: start a session, ask, take answers, grade, follow up, finish.
 
-All state lives in the database, so any process can continue any session. Services never
-commit: the caller (an API route or the CLI) commits, and commits the answer *before* it
-calls :meth:`InterviewService.grade_turn`, so an answer is never lost to a grading failure.
+All state lives in the database, so any process can continue any session. Services flush and
+leave the commit to the caller (the request's database dependency, or the CLI), with one
+deliberate exception in the answer flow (:meth:`InterviewService.answer`): the answer is
+committed *before* it is graded, so it is never lost to a grading failure and no transaction
+is held open while the grader works.
+
+Every step that changes a session first locks its row (``SELECT ... FOR UPDATE`` on
+PostgreSQL; on SQLite every transaction takes the write lock up front) and re-reads its turns,
+so two requests, processes or sweepers acting on one session take turns instead of racing.
+Blocking database work runs in worker threads (:func:`app.db.base.in_thread`), never on the
+event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.bank.loader import Bank
 from app.bank.schemas import BankQuestion
 from app.bank.selection import SelectionContext, choose_next
 from app.config import Settings
-from app.db.base import utcnow
+from app.db import instances
+from app.db.base import as_utc, begin_write, finish_in_thread, in_thread, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint, Verdict
 from app.grading.service import Grader, current_turn_id
 from app.interview.models import Candidate, InterviewSession, Turn
+from app.interview.runtime import AnswerRuntime
 from app.interview.schemas import QuestionOut, SessionStart
 from app.observability import GRADING_FAILURES
 from app.reports.service import build_report
@@ -58,12 +73,43 @@ class Recorded:
     """True when this exact answer was already recorded (a retry or a double click)."""
 
 
+@dataclass
+class Answered:
+    """What became of an answer: its turn, its grading and the turn asked next."""
+
+    turn: Turn
+    result: GradeResult | None
+    next_turn: Turn | None
+    replay: bool = False
+    """This exact answer had been recorded before (a retry, a double click)."""
+    in_progress: bool = False
+    """A replay whose first request is still grading it (in another process)."""
+
+
+@dataclass
+class _Graded:
+    result: GradeResult | None
+    late: Awaitable[GradeResult] | None = None
+    """The judge's final result, when it missed the candidate's deadline."""
+    error: str | None = None
+
+
 class InterviewService:
-    def __init__(self, settings: Settings, bank: Bank, grader: Grader | None, shadow: Grader | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bank: Bank,
+        grader: Grader | None,
+        shadow: Grader | None = None,
+        runtime: AnswerRuntime | None = None,
+    ) -> None:
         self.settings = settings
         self.bank = bank
         self.grader = grader
         self.shadow = shadow
+        self.runtime = runtime
+        """This process's answers in flight and background work; without one (some tests),
+        the judge is awaited without a deadline."""
 
     # ----------------------------------------------------------------- candidates, sessions
     def candidate_for(self, db: Session, candidate_token: str | None, name: str | None) -> tuple[Candidate, str]:
@@ -85,6 +131,7 @@ class InterviewService:
         unknown = [t for t in params.topics if t not in known]
         if unknown:
             raise InvalidInput(f"unknown topic(s) for {params.track}: {', '.join(unknown)}; known: {', '.join(known)}")
+        begin_write(db)
         candidate, candidate_token = self.candidate_for(db, candidate_token, params.candidate_name)
         token = secrets.token_urlsafe(32)
         session = InterviewSession(
@@ -113,8 +160,11 @@ class InterviewService:
         return session
 
     def authenticate(self, db: Session, session_id: str, token: str) -> InterviewSession:
-        """The session, if ``token`` is its token; a wrong token looks like an unknown id."""
-        session = db.get(InterviewSession, session_id)
+        """The session with its turns, if ``token`` is its token (a wrong token looks like an
+        unknown id). Ends its read-only transaction: the request's next step, in another
+        thread, must not find SQLite's lock held by this one."""
+        session = db.get(InterviewSession, session_id, options=[selectinload(InterviewSession.turns)])
+        db.commit()
         if session is None or not token_matches(token, session.token_hash):
             raise NotFound("session not found")
         return session
@@ -184,19 +234,37 @@ class InterviewService:
         db.flush()
         return turn
 
+    def _lock(self, db: Session, session: InterviewSession) -> None:
+        """Lock the session's row for this transaction and re-read it and its turns."""
+        begin_write(db)
+        db.refresh(session, with_for_update=True)
+        self._reload_turns(db, session)
+
+    def _reload_turns(self, db: Session, session: InterviewSession) -> None:
+        turns = db.scalars(
+            select(Turn)
+            .where(Turn.session_id == session.id)
+            .order_by(Turn.position)
+            .execution_options(populate_existing=True)
+        ).all()
+        set_committed_value(session, "turns", list(turns))
+
     def record_answer(
         self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None = None
     ) -> Recorded:
-        """Keep the answer (status ``ungraded``). Retrying the same answer is a no-op."""
+        """Keep the answer (status ``ungraded``, claimed by this process). Retrying the same
+        answer is a no-op; a different answer to an answered turn is a conflict."""
+        if len(answer) > self.settings.max_answer_chars:
+            raise InvalidInput(f"answer is {len(answer)} characters; the limit is {self.settings.max_answer_chars}")
+        self._lock(db, session)
         turn = self._turn_for(session, turn_id)
         if turn.status == "answered":
             if turn.answer_text == answer or (key is not None and key == turn.idempotency_key):
                 return Recorded(turn, replay=True)
             raise Conflict("this question was already answered with a different answer")
         self._require_current(session, turn)
-        if len(answer) > self.settings.max_answer_chars:
-            raise InvalidInput(f"answer is {len(answer)} characters; the limit is {self.settings.max_answer_chars}")
-        # Guarded update: of two processes racing on the same turn, exactly one wins.
+        now = utcnow()
+        # Guarded update: even without the row lock, of two writers exactly one would win.
         result = db.execute(
             update(Turn)
             .where(Turn.id == turn.id, Turn.status == "asked")
@@ -204,18 +272,277 @@ class InterviewService:
                 status="answered",
                 answer_text=answer,
                 idempotency_key=key,
-                answered_at=utcnow(),
+                answered_at=now,
                 grading_status="ungraded",
+                claimed_by=self.runtime.instance_id if self.runtime else None,
+                claimed_at=now,
             )
             .execution_options(synchronize_session="fetch")
         )
+        db.refresh(turn)
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            db.refresh(turn)
             if turn.answer_text == answer:
                 return Recorded(turn, replay=True)
             raise Conflict("this question was already answered with a different answer")
-        db.refresh(turn)
         return Recorded(turn, replay=False)
+
+    # ------------------------------------------------------------------ the answer flow
+    async def answer(
+        self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None = None
+    ) -> Answered:
+        """The one answer flow, for the API, the pages and the terminal: keep the answer,
+        grade it (waiting at most ``judge_deadline_s`` for the judge), ask the follow-up or the
+        next question. The caller's database dependency commits the last step.
+
+        Any number of identical submits give one answered turn and the same reply: a retry
+        waits for the first request and answers with its result."""
+        recorded = await in_thread(self._record, db, session, turn_id, answer, key)
+        if recorded.replay:
+            return await self._replayed(db, session, recorded.turn)
+        return await self._grade_and_advance(db, session, recorded.turn)
+
+    def _record(
+        self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None
+    ) -> Recorded:
+        try:
+            recorded = self.record_answer(db, session, turn_id, answer, key)
+        except Exception:
+            db.rollback()
+            raise
+        # The one deliberate commit inside a request: the answer is kept before grading starts,
+        # and no transaction (nor SQLite's write lock) is held while the grader works.
+        db.commit()
+        return recorded
+
+    async def _grade_and_advance(self, db: Session, session: InterviewSession, turn: Turn) -> Answered:
+        runtime = self.runtime
+        if runtime is not None:
+            runtime.begin(turn.id)
+        try:
+            graded = await self._grade(session, turn, bounded=runtime is not None)
+            next_turn = await in_thread(self._settle, db, session, turn, graded, True)
+        finally:
+            if runtime is not None:
+                runtime.end(turn.id)
+        if graded.late is not None and runtime is not None:
+            runtime.spawn(self._finish_late(turn.id, graded.late), name=f"late-judge-{turn.id}")
+        return Answered(turn, graded.result, next_turn)
+
+    async def _grade(self, session: InterviewSession, turn: Turn, *, bounded: bool) -> _Graded:
+        """Grade ``turn``'s answer; never raises (a failure leaves it ``ungraded``)."""
+        if self.grader is None:
+            return _Graded(None, error="no grader is loaded")
+        token = current_turn_id.set(turn.id)
+        try:
+            inp = self.grade_input(session, turn)
+            if bounded:
+                result, late = await self.grader.grade_within(inp, self.settings.judge_deadline_s)
+            else:
+                result, late = await self.grader.grade(inp), None
+        except Exception as exc:
+            log.exception("grading turn %s failed", turn.id)
+            GRADING_FAILURES.inc()
+            return _Graded(None, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            current_turn_id.reset(token)
+        if self.shadow is not None:
+            if self.runtime is not None:  # off the candidate's path
+                self.runtime.spawn(self._shadow_grade(turn.id, inp), name=f"shadow-{turn.id}")
+            else:
+                turn.shadow_grading = await self._shadow_result(turn.id, inp)
+        return _Graded(result, late)
+
+    def _settle(
+        self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool
+    ) -> Turn | None:
+        """Store the grading, release the claim, and ask the next turn unless someone already
+        did (or the session is over). Returns the turn now waiting for an answer."""
+        self._lock(db, session)
+        turn = self._turn_for(session, turn.id)
+        if graded.result is not None and fresh:
+            self.store_grading(turn, graded.result)
+            if session.status == "finished":
+                session.report = build_report(session, self.bank)
+        elif graded.error is not None and turn.grading_status == "ungraded":
+            turn.grading_error = graded.error
+        turn.claimed_by = None
+        turn.claimed_at = None
+        db.flush()
+        if session.status != "active" or self._successor(session, turn) is not None:
+            return self.current_turn(session)
+        return self.advance(db, session, turn, graded.result if graded.result is not None else self.grading_of(turn))
+
+    @staticmethod
+    def _successor(session: InterviewSession, turn: Turn) -> Turn | None:
+        return next((t for t in session.turns if t.position > turn.position), None)
+
+    async def _finish_late(self, turn_id: str, late: Awaitable[GradeResult]) -> None:
+        """Store the judge's verdict that missed the deadline, once it arrives."""
+        try:
+            result = await late
+        except Exception:
+            log.exception("late judge verdict for turn %s failed; the sweeper will regrade it", turn_id)
+            return
+        await in_thread(self._store_late, turn_id, result)
+
+    def _store_late(self, turn_id: str, result: GradeResult) -> None:
+        assert self.runtime is not None
+        with self.runtime.session_factory() as db:
+            turn = db.get(Turn, turn_id)
+            if turn is None:
+                return
+            session = turn.session
+            self._lock(db, session)
+            turn = self._turn_for(session, turn_id)
+            if not turn.judge_pending:  # regraded meanwhile (a reviewer, the sweeper)
+                return
+            self.store_grading(turn, result)
+            if session.status == "finished":
+                session.report = build_report(session, self.bank)
+            db.commit()
+
+    async def complete_claimed(
+        self, turn_id: str, *, regrade: bool = False, with_judge: bool = True
+    ) -> tuple[str, bool] | None:
+        """Finish a turn this process has claimed (the sweeper, ``mockinterview regrade``):
+        grade it if it is ``ungraded`` (or ``judge_pending`` and ``with_judge``, or always
+        with ``regrade``), then ask its session's next turn if the session was stuck behind it.
+
+        Returns (what it was: ``ungraded``, ``judge_pending`` or ``stuck``; whether it is now
+        graded), or ``None`` if the turn is gone or no longer claimed by this process."""
+        assert self.runtime is not None
+        runtime = self.runtime
+        with runtime.session_factory() as db:
+            loaded = await in_thread(self._load_claimed, db, turn_id)
+            if loaded is None:
+                return None
+            session, turn = loaded
+            if turn.grading_status == "ungraded":
+                kind = "ungraded"
+            elif turn.judge_pending and with_judge:
+                kind = "judge_pending"
+            else:
+                kind = "stuck"
+            runtime.begin(turn_id)
+            try:
+                if kind != "stuck" or regrade:
+                    graded, fresh = await self._grade(session, turn, bounded=False), True
+                else:
+                    graded, fresh = _Graded(self.grading_of(turn)), False
+                await in_thread(self._settle_and_commit, db, session, turn, graded, fresh)
+            finally:
+                runtime.end(turn_id)
+            return kind, turn.grading_status != "ungraded"
+
+    def _load_claimed(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn] | None:
+        turn = db.get(Turn, turn_id)
+        mine = turn is not None and self.runtime is not None and turn.claimed_by == self.runtime.instance_id
+        session = turn.session if turn is not None and mine else None
+        if session is not None:
+            self._reload_turns(db, session)
+        db.commit()
+        return (session, turn) if session is not None and turn is not None else None
+
+    def _settle_and_commit(
+        self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool
+    ) -> None:
+        self._settle(db, session, turn, graded, fresh)
+        db.commit()
+
+    # ------------------------------------------------------------------ retries and recovery
+    async def _replayed(self, db: Session, session: InterviewSession, turn: Turn) -> Answered:
+        """The reply to an answer that was already recorded: the first request's, once it is
+        done; if the process that took the answer died, this request finishes its work."""
+        patience = self.settings.judge_deadline_s + self.settings.answer_lease_s
+        limit = time.monotonic() + patience
+        if self.runtime is not None:
+            await self.runtime.wait(turn.id, patience)
+        while True:
+            stuck, live = await in_thread(self._look, db, session)
+            turn = self._turn_for(session, turn.id)
+            if not stuck:
+                return Answered(turn, self.grading_of(turn), self.current_turn(session), replay=True)
+            last = session.turns[-1]
+            if not live:
+                next_turn = await self._recover(db, session, last)
+                turn = self._turn_for(session, turn.id)
+                return Answered(turn, self.grading_of(turn), next_turn, replay=True)
+            if time.monotonic() > limit:
+                return Answered(turn, self.grading_of(turn), None, replay=True, in_progress=True)
+            await asyncio.sleep(0.05)
+
+    def _look(self, db: Session, session: InterviewSession) -> tuple[bool, bool]:
+        """Re-read the session: (is it stuck, is the claim on its last turn live)."""
+        db.refresh(session)
+        self._reload_turns(db, session)
+        stuck = self.is_stuck(session)
+        live = stuck and self._claim_live(db, session.turns[-1])
+        db.commit()
+        return stuck, live
+
+    def is_stuck(self, session: InterviewSession) -> bool:
+        """Active, with nothing to answer: the last answer is being graded, or the process
+        grading it stopped before it asked the next question."""
+        return session.status == "active" and bool(session.turns) and self.current_turn(session) is None
+
+    def _claim_live(self, db: Session, turn: Turn) -> bool:
+        """Whether a live process is still working on ``turn`` (so nobody else should)."""
+        if turn.claimed_by is None:
+            return False
+        if self.runtime is not None and turn.claimed_by == self.runtime.instance_id:
+            return self.runtime.in_flight(turn.id)
+        lease = timedelta(seconds=self.settings.judge_deadline_s + self.settings.answer_lease_s)
+        if turn.claimed_at is not None and as_utc(turn.claimed_at) < utcnow() - lease:
+            return False
+        return instances.alive(db, turn.claimed_by)
+
+    async def resume(self, db: Session, session: InterviewSession) -> Turn | None:
+        """Move on a stuck session (see :meth:`is_stuck`) whose grader is gone: grade the last
+        answer if it still needs it and ask the next turn. Returns the turn waiting for an
+        answer (``None`` while a live process is still grading, or when finished)."""
+        if not self.is_stuck(session):
+            return self.current_turn(session)
+        stuck, live = await in_thread(self._look, db, session)
+        if not stuck or live:
+            return self.current_turn(session)
+        turn = await self._recover(db, session, session.turns[-1])
+        # A recovery commits its own work: the caller's next step may be another thread.
+        await finish_in_thread(db.commit)
+        return turn
+
+    async def _recover(self, db: Session, session: InterviewSession, last: Turn) -> Turn | None:
+        claimed = await in_thread(self._claim_stuck, db, session, last.id)
+        if not claimed:
+            return self.current_turn(session)
+        turn = self._turn_for(session, last.id)
+        if self.runtime is not None:
+            self.runtime.begin(turn.id)
+        try:
+            if turn.status == "answered" and turn.grading_status == "ungraded":
+                graded = await self._grade(session, turn, bounded=self.runtime is not None)
+                fresh = True
+            else:
+                graded, fresh = _Graded(self.grading_of(turn)), False
+            next_turn = await in_thread(self._settle, db, session, turn, graded, fresh)
+        finally:
+            if self.runtime is not None:
+                self.runtime.end(turn.id)
+        if graded.late is not None and self.runtime is not None:
+            self.runtime.spawn(self._finish_late(turn.id, graded.late), name=f"late-judge-{turn.id}")
+        return next_turn
+
+    def _claim_stuck(self, db: Session, session: InterviewSession, turn_id: str) -> bool:
+        """Claim the last turn of a stuck session for this process, if nobody live holds it."""
+        self._lock(db, session)
+        turn = self._turn_for(session, turn_id)
+        if not self.is_stuck(session) or session.turns[-1].id != turn.id or self._claim_live(db, turn):
+            db.commit()
+            return False
+        turn.claimed_by = self.runtime.instance_id if self.runtime else None
+        turn.claimed_at = utcnow()
+        # Committed before grading, like an answer: other processes see the claim at once.
+        db.commit()
+        return True
 
     def grade_input(self, session: InterviewSession, turn: Turn) -> GradeInput:
         question = self.bank.get(turn.question_id)
@@ -238,49 +565,50 @@ class InterviewService:
         )
 
     async def grade_turn(self, db: Session, session: InterviewSession, turn: Turn) -> GradeResult | None:
-        """Grade an answered turn. On failure the turn stays ``ungraded`` and ``None`` returns."""
-        if self.grader is None:
-            turn.grading_error = "no grader is loaded"
-            return None
-        token = current_turn_id.set(turn.id)
-        try:
-            inp = self.grade_input(session, turn)
-            result = await self.grader.grade(inp)
-        except Exception as exc:
-            log.exception("grading turn %s failed", turn.id)
-            GRADING_FAILURES.inc()
+        """Grade an answered turn now, waiting for the judge however long it takes (regrades:
+        a reviewer or the sweeper, not a candidate, waits). Call it with no transaction open.
+        On failure the turn stays ``ungraded`` and ``None`` returns."""
+        graded = await self._grade(session, turn, bounded=False)
+        if graded.result is None:
             turn.grading_status = "ungraded"
-            turn.grading_error = f"{type(exc).__name__}: {exc}"
-            current_turn_id.reset(token)
+            turn.grading_error = graded.error
             return None
-        self.store_grading(turn, result)
-        try:
-            if self.shadow is not None:
-                await self._shadow_grade(turn, inp)
-        finally:
-            current_turn_id.reset(token)
-        return result
+        self.store_grading(turn, graded.result)
+        return graded.result
 
-    async def _shadow_grade(self, turn: Turn, inp: GradeInput) -> None:
-        """Grade with the shadow configuration too; stored, never shown, never fatal."""
+    async def _shadow_grade(self, turn_id: str, inp: GradeInput) -> None:
+        """Grade with the shadow configuration too, in the background; stored, never shown."""
+        await in_thread(self._store_shadow, turn_id, await self._shadow_result(turn_id, inp))
+
+    async def _shadow_result(self, turn_id: str, inp: GradeInput) -> dict[str, object]:
+        """The shadow configuration's grading, as stored (never fatal: a failure is stored)."""
         assert self.shadow is not None
+        token = current_turn_id.set(turn_id)
         try:
             shadow = await self.shadow.grade(inp)
+            stored: dict[str, object] = {
+                "score": shadow.score,
+                "status": shadow.status.value,
+                "config": shadow.versions.model_dump() if shadow.versions else {},
+                "result": shadow.model_dump(mode="json"),
+            }
         except Exception as exc:
-            log.warning("shadow grading of turn %s failed: %s", turn.id, exc)
-            turn.shadow_grading = {"error": f"{type(exc).__name__}: {exc}", "score": None}
-            return
-        versions = shadow.versions.model_dump() if shadow.versions else {}
-        turn.shadow_grading = {
-            "score": shadow.score,
-            "status": shadow.status.value,
-            "config": versions,
-            "result": shadow.model_dump(mode="json"),
-        }
+            log.warning("shadow grading of turn %s failed: %s", turn_id, exc)
+            stored = {"error": f"{type(exc).__name__}: {exc}", "score": None}
+        finally:
+            current_turn_id.reset(token)
+        return stored
+
+    def _store_shadow(self, turn_id: str, stored: dict[str, object]) -> None:
+        assert self.runtime is not None
+        with self.runtime.session_factory() as db:
+            db.execute(update(Turn).where(Turn.id == turn_id).values(shadow_grading=stored))
+            db.commit()
 
     def store_grading(self, turn: Turn, result: GradeResult) -> None:
         turn.grading = result.model_dump(mode="json")
         turn.grading_status = result.status.value
+        turn.judge_pending = self.grader is not None and self.grader.needs_judge(result)
         turn.score = result.score
         turn.flagged = bool(result.flags)
         turn.grading_error = None
@@ -381,16 +709,22 @@ class InterviewService:
         return self._History(recent_ids, topic_scores, weak_tags)
 
     def skip(self, db: Session, session: InterviewSession, turn_id: str) -> Turn | None:
+        self._lock(db, session)
         turn = self._turn_for(session, turn_id)
         self._require_current(session, turn)
-        turn.status = "skipped"
-        turn.grading_status = "skipped"
-        turn.score = 0.0
-        turn.answered_at = utcnow()
-        db.flush()
+        done = db.execute(
+            update(Turn)
+            .where(Turn.id == turn.id, Turn.status == "asked")
+            .values(status="skipped", grading_status="skipped", score=0.0, answered_at=utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("this question was answered meanwhile; it can no longer be skipped")
+        db.refresh(turn)
         return self.advance(db, session, turn, None)
 
     def hint(self, db: Session, session: InterviewSession, turn_id: str) -> tuple[Turn, str, int]:
+        self._lock(db, session)
         turn = self._turn_for(session, turn_id)
         self._require_current(session, turn)
         question = self.bank.get(turn.question_id)
@@ -406,6 +740,7 @@ class InterviewService:
         return turn, hint, len(hints) - turn.hints_used
 
     def finish(self, db: Session, session: InterviewSession) -> dict[str, object]:
+        self._lock(db, session)
         if session.status != "finished":
             for t in session.turns:
                 if t.status == "asked":
@@ -425,12 +760,38 @@ class InterviewService:
             self.finish(db, session)
         return dict(session.report or {})
 
-    async def regrade(self, db: Session, turn: Turn) -> GradeResult | None:
-        """Grade a kept answer again (for ``ungraded`` turns after a failure)."""
+    async def regrade(self, db: Session, turn_id: str) -> GradeResult | None:
+        """Grade a kept answer again (a reviewer's regrade) and, if its session was stuck
+        behind it, ask the next turn."""
+        session, turn = await in_thread(self._load_turn, db, turn_id)
+        graded = await self._grade(session, turn, bounded=False)
+        await in_thread(self._after_regrade, db, session, turn, graded)
+        return graded.result
+
+    def _load_turn(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn]:
+        turn = db.get(Turn, turn_id)
+        if turn is None:
+            raise NotFound("turn not found")
         if turn.status != "answered":
             raise Conflict("only answered turns can be graded")
         session = turn.session
-        result = await self.grade_turn(db, session, turn)
-        if result is not None and session.status == "finished":
+        self._reload_turns(db, session)
+        # No transaction may stay open while grading: SQLite's write lock would keep the
+        # judge's audit rows (their own transactions) waiting.
+        db.commit()
+        return session, self._turn_for(session, turn_id)
+
+    def _after_regrade(self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded) -> None:
+        self._lock(db, session)
+        turn = self._turn_for(session, turn.id)
+        if graded.result is None:
+            turn.grading_error = graded.error
+            db.flush()
+            return
+        self.store_grading(turn, graded.result)
+        if session.status == "finished":
             session.report = build_report(session, self.bank)
-        return result
+        elif self.is_stuck(session) and session.turns[-1].id == turn.id and not self._claim_live(db, turn):
+            turn.claimed_by = None
+            self.advance(db, session, turn, graded.result)
+        db.flush()

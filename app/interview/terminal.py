@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app.errors import AppError
 from app.grading.schemas import GradeResult, Verdict
-from app.interview.routes import answer_turn
 from app.interview.schemas import SessionStart
 from app.interview.service import IDK_ANSWER
 
@@ -89,16 +88,36 @@ class TerminalInterview:
         label = "Follow-up" if q.is_follow_up else f"Question {q.number}/{q.total}"
         self.console.print(Panel(q.text, title=f"{label} - {q.topic} ({q.difficulty})", expand=False), highlight=False)
 
-    def run(self, params: SessionStart) -> None:
-        asyncio.run(self._run(params))
+    def run(self, params: SessionStart | None = None, resume_id: str | None = None) -> None:
+        asyncio.run(self._run(params, resume_id))
 
-    async def _run(self, params: SessionStart) -> None:
+    async def _run(self, params: SessionStart | None, resume_id: str | None) -> None:
         with self.ctx.session_factory() as db:
-            started = self.service.start(db, params)
-            db.commit()
-            session = started.session
-            self.console.print(f"Session {session.id} ({params.mode} mode). Commands: /skip /hint /idk /quit")
-            turn: Turn | None = started.turn
+            if resume_id is not None:
+                session = self.service.get_session(db, resume_id)
+                _ = session.turns
+                db.commit()
+                # Like the page and the API: a session stuck behind an answer whose grading
+                # stopped (the process died) is graded and moved on.
+                turn = await self.service.resume(db, session)
+                db.commit()
+                if session.status != "finished" and turn is None:
+                    self.console.print(
+                        "[yellow]The last answer is still being graded by a running server; try again shortly.[/]"
+                    )
+                    return
+                self.console.print(
+                    f"Resuming session {session.id} ({session.mode} mode). Commands: /skip /hint /idk /quit"
+                )
+            else:
+                assert params is not None
+                started = self.service.start(db, params)
+                db.commit()
+                session, turn = started.session, started.turn
+                self.console.print(
+                    f"Session {session.id} ({params.mode} mode; resume it with "
+                    f"`mockinterview interview --resume {session.id}`). Commands: /skip /hint /idk /quit"
+                )
             while turn is not None:
                 self._ask(session, turn)
                 line = self._read()
@@ -130,9 +149,10 @@ class TerminalInterview:
 
     async def _answer(self, db: Session, session: InterviewSession, turn: Turn, text: str) -> Turn | None:
         with self.console.status("grading..."):
-            out = await answer_turn(session, db, self.service, turn.id, text, None)
-        if out.message:
-            self.console.print(f"[yellow]{out.message}[/]")
-        if out.grading is not None and session.mode == "practice":
-            print_feedback(self.console, out.grading)
-        return self.service.current_turn(session)
+            out = await self.service.answer(db, session, turn.id, text)
+            db.commit()
+        if out.turn.grading_status == "ungraded":
+            self.console.print("[yellow]Your answer is saved but could not be graded now; it will be graded later.[/]")
+        if out.result is not None and session.mode == "practice":
+            print_feedback(self.console, out.result)
+        return out.next_turn

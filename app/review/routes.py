@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from app.db.base import in_thread
 from app.deps import InterviewsDep, Reviewer, SessionDep
 from app.grading.schemas import GradeResult
 from app.review import service
@@ -36,16 +37,13 @@ def get_turn(turn_id: str, _: Reviewer, db: SessionDep) -> ReviewTurn:
 
 
 @router.post("/turns/{turn_id}/override", response_model=OverrideOut, status_code=status.HTTP_201_CREATED)
-def override(turn_id: str, body: OverrideIn, _: Reviewer, db: SessionDep) -> OverrideOut:
+async def override(turn_id: str, body: OverrideIn, _: Reviewer, db: SessionDep) -> OverrideOut:
     """Record a reviewer's score and note; the grader's original score is kept."""
-    row = service.override(db, service.get_turn(db, turn_id), body)
-    db.commit()
+    row = await in_thread(service.override_turn, db, turn_id, body)
     return OverrideOut.model_validate(row, from_attributes=True)
 
 
 @router.post("/turns/{turn_id}/regrade", response_model=GradeResult | None)
 async def regrade(turn_id: str, _: Reviewer, db: SessionDep, interviews: InterviewsDep) -> GradeResult | None:
     """Grade a kept answer again (e.g. one left ``ungraded`` by a failure)."""
-    result = await interviews.regrade(db, service.get_turn(db, turn_id))
-    db.commit()
-    return result
+    return await interviews.regrade(db, turn_id)

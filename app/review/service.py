@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db.base import begin_write
 from app.errors import NotFound
 from app.grading.models import LLMCall
 from app.interview.models import Turn
@@ -41,6 +42,12 @@ def get_turn(db: Session, turn_id: str) -> Turn:
     if turn is None:
         raise NotFound("turn not found")
     return turn
+
+
+def override_turn(db: Session, turn_id: str, body: OverrideIn) -> ReviewOverride:
+    """Record a reviewer's override of the turn ``turn_id`` (flushed, with its id)."""
+    begin_write(db)
+    return override(db, get_turn(db, turn_id), body)
 
 
 def override(db: Session, turn: Turn, body: OverrideIn) -> ReviewOverride:

@@ -8,21 +8,19 @@ carry the CSRF token (see :mod:`app.web.security`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Request
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
 from app.context import AppContext
+from app.db.base import in_thread
 from app.deps import BearerDep, ContextDep, InterviewsDep, SessionDep, bearer_token
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized
 from app.interview.models import InterviewSession
-from app.interview.progress import as_utc, candidate_by_token, progress_of, sessions_of
-from app.interview.routes import answer_turn
+from app.interview.progress import candidate_by_token, progress_of, sessions_of
 from app.interview.schemas import AnswerIn, SessionStart
 from app.interview.service import IDK_ANSWER, InterviewService
 from app.reports.export import report_json, report_markdown, report_pdf, rubric_summary
@@ -150,7 +148,6 @@ def start_session(
             _start_context(ctx, db, request, form=form, error=exc.message),
             status_code=exc.status_code,
         )
-    db.commit()
     response = see_other(f"/sessions/{started.session.id}")
     set_cookie(
         response, request, session_cookie_name(started.session.id), started.token, max_age=SESSION_COOKIE_MAX_AGE
@@ -164,7 +161,6 @@ def _render_session(
     request: Request,
     interviews: InterviewService,
     session: InterviewSession,
-    *,
     error: str | None = None,
     draft: str = "",
     notice: str | None = None,
@@ -180,8 +176,13 @@ def _render_session(
 
 
 @router.get("/sessions/{session_id}")
-def session_page(request: Request, session: WebSession, ctx: ContextDep, notice: str | None = None) -> Response:
-    return _render_session(request, ctx.interviews, session, notice=notice)
+async def session_page(
+    request: Request, session: WebSession, db: SessionDep, interviews: InterviewsDep, notice: str | None = None
+) -> Response:
+    # A session left with nothing to answer by a server that stopped while grading moves on
+    # here (at once if that server is gone; a live one is left to finish).
+    await interviews.resume(db, session)
+    return await in_thread(_render_session, request, interviews, session, None, "", notice)
 
 
 def _announce(view: SessionView, answered_id: str | None) -> str:
@@ -205,7 +206,7 @@ def _announce(view: SessionView, answered_id: str | None) -> str:
 
 
 def _action_done(
-    request: Request, interviews: InterviewService, session: InterviewSession, *, turn_id: str | None, notice: str = ""
+    request: Request, interviews: InterviewService, session: InterviewSession, turn_id: str | None, notice: str = ""
 ) -> Response:
     if not wants_json(request):
         anchor = f"#turn-{turn_id}" if turn_id and session.mode == "practice" else "#current"
@@ -242,7 +243,7 @@ def _action_error(
     db.rollback()
     if wants_json(request):
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-    return _render_session(request, interviews, session, error=exc.message, draft=draft, status_code=exc.status_code)
+    return _render_session(request, interviews, session, exc.message, draft, status_code=exc.status_code)
 
 
 @router.post("/sessions/{session_id}/answer")
@@ -259,13 +260,17 @@ async def answer(
     text = answer.replace("\r\n", "\n")  # browsers send CRLF; count and keep what was typed
     try:
         body = AnswerIn(turn_id=turn_id, answer=text, idempotency_key=idempotency_key or None)
-        out = await answer_turn(session, db, interviews, body.turn_id, body.answer, body.idempotency_key)
+        out = await interviews.answer(db, session, body.turn_id, body.answer, body.idempotency_key)
     except ValidationError as exc:
-        return _action_error(request, db, interviews, session, InvalidInput(_validation_text(exc)), text)
+        error: AppError = InvalidInput(_validation_text(exc))
+        return await in_thread(_action_error, request, db, interviews, session, error, text)
     except AppError as exc:
-        return _action_error(request, db, interviews, session, exc, text)
-    notice = "replay" if out.replay else ("ungraded" if out.grading_status == "ungraded" else "")
-    return _action_done(request, interviews, session, turn_id=body.turn_id, notice=notice)
+        return await in_thread(_action_error, request, db, interviews, session, exc, text)
+    ungraded = out.turn.grading_status == "ungraded"
+    notice = "replay" if out.replay else ("ungraded" if ungraded else "")
+    # Rendered here, not in a worker thread: the last step's transaction is still open (the
+    # request's dependency commits it), and everything shown is already loaded.
+    return _action_done(request, interviews, session, body.turn_id, notice)
 
 
 @router.post("/sessions/{session_id}/dont-know")
@@ -278,10 +283,10 @@ async def dont_know(
     turn_id: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        await answer_turn(session, db, interviews, turn_id, IDK_ANSWER, None)
+        await interviews.answer(db, session, turn_id, IDK_ANSWER)
     except AppError as exc:
-        return _action_error(request, db, interviews, session, exc)
-    return _action_done(request, interviews, session, turn_id=turn_id)
+        return await in_thread(_action_error, request, db, interviews, session, exc)
+    return _action_done(request, interviews, session, turn_id)
 
 
 @router.post("/sessions/{session_id}/skip")
@@ -298,8 +303,7 @@ def skip(
         interviews.skip(db, session, turn_id)
     except AppError as exc:
         return _action_error(request, db, interviews, session, exc)
-    db.commit()
-    return _action_done(request, interviews, session, turn_id=turn_id, notice="" if wants_json(request) else "skipped")
+    return _action_done(request, interviews, session, turn_id, "" if wants_json(request) else "skipped")
 
 
 @router.post("/sessions/{session_id}/hint")
@@ -318,7 +322,6 @@ def hint(
         _turn, text, left = interviews.hint(db, session, turn_id)
     except AppError as exc:
         return _action_error(request, db, interviews, session, exc, draft)
-    db.commit()
     if wants_json(request):
         return JSONResponse({"hint": text, "hints_left": left, "announce": f"Hint: {text}"})
     # The page itself (not a redirect), so the answer being written stays in the box.
@@ -328,7 +331,6 @@ def hint(
 @router.post("/sessions/{session_id}/finish")
 def finish(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep, ctx: ContextDep) -> Response:
     ctx.interviews.finish(db, session)
-    db.commit()
     if wants_json(request):
         return JSONResponse({"finished": True, "report_url": f"/sessions/{session.id}/report"})
     return see_other(f"/sessions/{session.id}/report")
@@ -338,27 +340,10 @@ def finish(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep
 async def continue_session(
     request: Request, _: CsrfChecked, session: WebSession, db: SessionDep, interviews: InterviewsDep
 ) -> Response:
-    """Recover a session whose last answer was kept but whose next question was never asked
-    (the server stopped while grading, or just after): grade the answer if it still needs it,
-    then ask the next question. Only once the original request has surely given up; and two
-    advancers cannot both win (turn positions are unique)."""
-    view = session_view(interviews, session)
-    last = session.turns[-1] if session.turns else None
-    if not view.grading_stalled or last is None or last.answered_at is None:
-        return see_other(f"/sessions/{session.id}")
-    settings = interviews.settings
-    patience = settings.judge_timeout_s * (settings.judge_max_retries + 1) + 30
-    if (datetime.now(UTC) - as_utc(last.answered_at)).total_seconds() < patience:
+    """Move on a session whose last answer was kept but whose next question was never asked
+    (the server stopped while grading): the same recovery every read of the session does."""
+    if interviews.is_stuck(session) and await interviews.resume(db, session) is None and interviews.is_stuck(session):
         raise Conflict("your last answer is still being graded; wait a moment and reload")
-    result = interviews.grading_of(last)
-    if last.grading_status == "ungraded":
-        result = await interviews.grade_turn(db, session, last)
-        db.commit()
-    try:
-        interviews.advance(db, session, last, result)
-        db.commit()
-    except IntegrityError:
-        db.rollback()
     return see_other(f"/sessions/{session.id}")
 
 
@@ -380,9 +365,7 @@ def _report_context(
 
 
 def _finished_report(db: SessionDep, interviews: InterviewService, session: InterviewSession) -> dict[str, Any]:
-    report = interviews.finished_report(db, session)
-    db.commit()  # keeps a report that had to be built now
-    return report
+    return interviews.finished_report(db, session)  # a report built now is kept by the commit
 
 
 @router.get("/sessions/{session_id}/report")
@@ -426,7 +409,6 @@ def share(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep,
     interviews = ctx.interviews
     report = _finished_report(db, interviews, session)
     token = create_share_token(session)
-    db.commit()
     url = f"{str(request.base_url).rstrip('/')}/shared/{token}"
     if wants_json(request):
         return JSONResponse({"url": url, "announce": "Share link created."})
@@ -436,7 +418,6 @@ def share(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep,
 @router.post("/sessions/{session_id}/share/revoke")
 def unshare(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep) -> Response:
     revoke_share(session)
-    db.commit()
     return see_other(f"/sessions/{session.id}/report?notice=revoked")
 
 

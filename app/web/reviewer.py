@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from app.db.base import begin_write
 from app.deps import BearerDep, SessionDep, SettingsDep, require_reviewer
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.interview.models import InterviewSession, Turn
@@ -199,6 +200,7 @@ def override(
     note: Annotated[str, Form()] = "",
     reviewer: Annotated[str, Form()] = "reviewer",
 ) -> Response:
+    begin_write(db)  # reads the turn, then writes the override
     turn = service.get_turn(db, turn_id)
     try:
         body = OverrideIn(
@@ -213,7 +215,6 @@ def override(
         form = {"score": score, "note": note, "reviewer": reviewer}
         return render(request, "review/turn.html", _turn_context(db, turn, error=message, form=form), status_code=422)
     service.override(db, turn, body)
-    db.commit()
     return see_other(f"/review/turns/{turn.id}?saved=1#overrides")
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.bank.loader import Bank
+from app.db.base import as_utc
 from app.grading.schemas import GradeResult, GradeStatus, PointResult, Verdict
 from app.interview.models import InterviewSession, Turn
-from app.interview.progress import as_utc
 from app.interview.service import IDK_ANSWER, InterviewService
 
 

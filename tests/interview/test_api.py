@@ -216,12 +216,13 @@ def test_report_before_finish_is_a_clear_conflict(client: TestClient) -> None:
 def test_answer_kept_as_ungraded_when_grading_raises(
     client: TestClient, ctx: Any, db: Session, bank: Bank, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(_: Any) -> Any:
+    async def broken(*_: Any) -> Any:
         raise RuntimeError("model exploded")
 
     s = start(client, num_questions=2)
     sid, token, q = s["session_id"], s["token"], s["question"]
     monkeypatch.setattr(ctx.grader, "grade", broken)
+    monkeypatch.setattr(ctx.grader, "grade_within", broken)
     answer = full_answer(bank, q["question_id"])
     r = client.post(
         f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q["turn_id"], "answer": answer}
