@@ -71,8 +71,10 @@ def _context(migrate: bool | None = None) -> Any:
 
 
 def _with_grader(ctx: Any) -> Any:
+    """Load the grader. Unlike the server, a command does not embed the whole bank first: it
+    grades a few answers, and their texts are embedded (and cached) as they come."""
     with console.status("Loading the embedding model..."):
-        ctx.load_grader()
+        ctx.load_grader(preload=False)
     if ctx.grader is None:
         raise fail(f"could not load the grader: {ctx.grader_error}")
     return ctx

@@ -6,8 +6,10 @@ session state, so any number of processes can serve the same database.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -45,10 +47,27 @@ class AppContext:
     def interviews(self) -> InterviewService:
         return InterviewService(self.settings, self.bank, self.grader, self.shadow, self.runtime)
 
-    def load_grader(self) -> None:
-        """Load the embedding model (seconds) and wire the judge; sets ``loaded`` when done."""
+    def load_grader(self, preload: bool = True) -> None:
+        """Load the embedding model (seconds), embed the bank's texts (from the disk cache
+        after the first start) and wire the judge; sets ``loaded`` when done."""
         try:
-            self.grader = build_grader(self.settings, self.session_factory)
+            grader = build_grader(self.settings, self.session_factory)
+            if preload:
+                started = time.perf_counter()
+                # On the grader's own thread, which every later grading uses too.
+                run = grader.batcher.executor.submit if grader.batcher is not None else None
+                inputs = self.interviews.bank_inputs()
+                held = (
+                    run(grader.embedding.preload, inputs).result()
+                    if run is not None
+                    else grader.embedding.preload(inputs)
+                )
+                log.info("bank embeddings ready: %d texts in %.1f s", held, time.perf_counter() - started)
+                # The bank's embeddings are many long-lived objects: move them out of the
+                # collector's way, or its first full pass stalls a candidate's answer.
+                gc.collect()
+                gc.freeze()
+            self.grader = grader
             shadow = shadow_settings(self.settings)
             if shadow is not None:
                 self.shadow = build_grader(shadow, self.session_factory, embedding=self.grader.embedding)
@@ -80,9 +99,16 @@ def build_grader(
 
     if embedding is None:
         embedding = EmbeddingGrader(
-            Encoder(settings.embedding_model, settings.cache_dir, bf16=settings.embedding_bf16)
+            Encoder(
+                settings.embedding_model,
+                settings.cache_dir,
+                bf16=settings.embedding_bf16,
+                threads=settings.embedding_threads,
+            )
         )
-    batcher = MicroBatcher(embedding, window_ms=settings.embedding_batch_window_ms)
+    batcher = MicroBatcher(
+        embedding, window_ms=settings.embedding_batch_window_ms, max_batch=settings.embedding_max_batch
+    )
     judge = None
     if settings.judge_enabled:
         from app.grading.judge import Judge

@@ -2,9 +2,13 @@
 
 ``await batcher.grade(item)`` queues the item; a single worker task takes whatever has queued
 up (waiting ``window_ms`` after the first arrival for more, up to ``max_batch``) and grades
-it with one :meth:`EmbeddingGrader.grade_batch` call in a worker thread. Requests arriving
-while a batch is being graded form the next batch, so under load batches grow by themselves
-and 32 concurrent requests become one or two model calls.
+it with one :meth:`EmbeddingGrader.grade_batch` call in the grader's own thread. Requests
+arriving while a batch is being graded form the next batch, so under load batches grow by
+themselves and 32 concurrent requests become one or two model calls.
+
+Every model call runs on that one thread (:attr:`MicroBatcher.executor`): the model's
+per-thread state (its OpenMP team, autocast) is set up once, at start-up (warmed by the
+bank preload), not by a candidate's first answer.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from app.grading.schemas import EmbeddingEvidence, GradeInput
@@ -35,6 +40,7 @@ class MicroBatcher:
         self.grader = grader
         self.window_s = max(0.0, float(window_ms)) / 1000.0
         self.max_batch = int(max_batch)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grader")
         self.batches = 0
         """How many ``grade_batch`` calls were made (for metrics and tests)."""
         self.graded = 0
@@ -68,8 +74,8 @@ class MicroBatcher:
             if not live:
                 continue
             try:
-                results = await asyncio.to_thread(
-                    self.grader.grade_batch, [item for item, _ in live]
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self.grader.grade_batch, [item for item, _ in live]
                 )
                 if len(results) != len(live):
                     raise RuntimeError(

@@ -140,7 +140,13 @@ class Encoder:
     small forward passes waste little on padding: on two CPU cores, 32 answers encode about
     1.7x faster in passes of 8 than in one padded pass of 32 (measured by the benchmark)."""
 
-    def __init__(self, model: str = "", cache_dir: Path | None = None, bf16: bool | None = None) -> None:
+    def __init__(
+        self, model: str = "", cache_dir: Path | None = None, bf16: bool | None = None, threads: int | None = None
+    ) -> None:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         self.name: str = _model_name(model)
         self._model = _load_model(model)
         self.bf16: bool = cpu_has_bf16() if bf16 is None else bf16

@@ -25,6 +25,7 @@ from app.grading.claims import Structure, structure
 from app.grading.embedding import Encoder, TokenEmbeddings
 from app.grading.features import Computed, Prepared, compute, prepare
 from app.grading.pair_model import PairModel, PairText, question_stems
+from app.grading.rubric import derive_points
 from app.grading.schemas import EmbeddingEvidence, GradeInput, PointResult, Verdict
 from app.grading.verdicts import (
     SCORE_CAPS,
@@ -132,6 +133,27 @@ class EmbeddingGrader:
 
     def grade(self, item: GradeInput) -> EmbeddingEvidence:
         return self.grade_batch([item])[0]
+
+    def preload(self, items: Sequence[GradeInput], chunk: int = 64) -> int:
+        """Embed ahead of time every question-side text the grading of ``items`` reads
+        (references, questions, rubric points, variants, misconceptions), through the
+        encoder's caches: from its disk cache when they were embedded before (keyed on the
+        model and each text), by the model otherwise. Then grade one answer, so the model's
+        first call is not paid by a candidate either. Returns how many texts are held."""
+        texts: dict[str, None] = {}
+        for item in items:
+            texts[item.reference_answer] = None
+            texts[item.question] = None
+            for point in item.rubric or derive_points(item.reference_answer):
+                for text in (point.text, *point.variants, *point.misconceptions):
+                    texts[text] = None
+        ordered = list(texts)
+        for start in range(0, len(ordered), chunk):
+            self.encoder.encode_tokens_cached(ordered[start : start + chunk])
+        if items:
+            sample = items[0].model_copy(update={"answer": items[0].reference_answer})
+            self.grade_batch([sample])
+        return len(ordered)
 
     def _evidence(self, analysis: Analysis) -> EmbeddingEvidence:
         cal = self.calibration_for(analysis.prepared.item)

@@ -12,6 +12,7 @@ embedding features and the rubric deriver share.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _STOPWORD_TEXT = """
     a about also am an and are as at be because been being but by can could did do does doing
@@ -53,8 +54,10 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower().replace("\u2019", "'"))
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix-stripping stemmer: enough to match ``caching``/``cached``/``caches``."""
+    """A light suffix-stripping stemmer: enough to match ``caching``/``cached``/``caches``
+    (memoised: every grading stems the same bank words again)."""
     w = word.split("'", 1)[0]
     if len(w) <= 3 or not w.isalpha():
         return w

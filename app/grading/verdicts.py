@@ -21,13 +21,13 @@ Each verdict carries a confidence in 0-1: how far the deciding probability is fr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from app.grading.claims import KEYWORD_LIST_CAP
 from app.grading.embedding import TokenEmbeddings
-from app.grading.pair_model import PairModel, PairText
+from app.grading.pair_model import PairModel, PairText, member
 from app.grading.schemas import PASS_MARK, RubricPoint, Verdict
 
 TOP_SPANS = 2
@@ -82,6 +82,7 @@ class AnswerSpans:
     embeddings: np.ndarray
     sentence: np.ndarray
     """Per span: True for a single sentence (False for a window of several)."""
+    _probs: dict[tuple[int, int], tuple[PairText, float]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(
@@ -109,17 +110,17 @@ class AnswerSpans:
         """How much better span ``i`` matches what only the misconception says than what only
         the point says (their distinctive content words; soft token matching, exact stems 1)."""
         span = self.views[i]
-        mine = (misconception.stems >= 0) & ~np.isin(misconception.stems, point.stems)
-        theirs = (point.stems >= 0) & ~np.isin(point.stems, misconception.stems)
+        mine = (misconception.stems >= 0) & ~member(misconception.stems, point.stems)
+        theirs = (point.stems >= 0) & ~member(point.stems, misconception.stems)
         shared = np.unique(misconception.stems[(misconception.stems >= 0) & ~mine])
         if not mine.any() or not theirs.any():
             return 0.0
-        if len(shared) and np.isin(shared, span.stems).mean() < SHARED_MIN:
+        if len(shared) and member(shared, span.stems).mean() < SHARED_MIN:
             return 0.0  # the sentence is about something else (say recall, not precision)
 
         def matched(text: PairText, sel: np.ndarray) -> float:
             sims = text.tokens[sel] @ span.tokens.T
-            exact = np.isin(text.stems[sel], span.stems)
+            exact = member(text.stems[sel], span.stems)
             return float(np.where(exact, 1.0, sims.max(axis=1)).mean())
 
         return matched(misconception, mine) - matched(point, theirs)
@@ -133,9 +134,18 @@ class AnswerSpans:
             sims = np.where(self.sentence, sims, -np.inf)
         order = np.argsort(-sims)[:TOP_SPANS]
         order = order[np.isfinite(sims[order])]
-        probs = [model.prob(claim, self.views[i], asked) for i in order]
+        probs = [self.prob(model, claim, int(i), asked) for i in order]
         j = int(np.argmax(probs))
         return float(probs[j]), int(order[j])
+
+    def prob(self, model: PairModel, claim: PairText, i: int, asked: np.ndarray) -> float:
+        """``model.prob(claim, span i)``, computed once per answer (points and misconceptions
+        ask about the same spans again)."""
+        key = (id(claim), i)
+        hit = self._probs.get(key)
+        if hit is None or hit[0] is not claim:
+            hit = self._probs[key] = (claim, model.prob(claim, self.views[i], asked))
+        return hit[1]
 
 
 def judge_points(
@@ -170,7 +180,7 @@ def judge_points(
             if p > contradiction:
                 contradiction, c_idx, wrong_text = p, i, m
                 contrast = spans.contrast(point_views[0], m_view, i)
-                there = max(model.prob(v, spans.views[i], asked) for v in point_views)
+                there = max(spans.prob(model, v, i, asked) for v in point_views)
         if contradiction >= WRONG_MIN and contradiction >= there + WRONG_MARGIN and contrast >= CONTRAST_MIN:
             verdict, confidence = Verdict.wrong, contradiction - there
             evidence, misconception = spans.texts[c_idx], wrong_text

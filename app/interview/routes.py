@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Response, status
 
 from app.db.base import in_thread
 from app.deps import CurrentSession, InterviewsDep, SessionDep
@@ -130,11 +130,14 @@ async def submit_answer(
     session: CurrentSession,
     db: SessionDep,
     interviews: InterviewsDep,
+    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> AnswerOut:
     """Answer the current question. Posting the same answer again changes nothing and gets the
-    same reply (once the first request is done)."""
+    same reply (once the first request is done). The ``Server-Timing`` header says where the
+    time went (keeping the answer, grading it, asking the next turn)."""
     answered = await interviews.answer(db, session, body.turn_id, body.answer, body.idempotency_key or idempotency_key)
+    response.headers["Server-Timing"] = ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in answered.timings.items())
     return answer_out(interviews, session, answered)
 
 

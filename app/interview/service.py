@@ -23,7 +23,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -37,7 +37,7 @@ from app.config import Settings
 from app.db import instances
 from app.db.base import as_utc, begin_write, finish_in_thread, in_thread, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.grading.schemas import GradeInput, GradeResult, RubricPoint, Verdict
+from app.grading.schemas import GradeInput, GradeResult, Verdict
 from app.grading.service import Grader, current_turn_id
 from app.interview.models import Candidate, InterviewSession, Turn
 from app.interview.runtime import AnswerRuntime
@@ -84,6 +84,8 @@ class Answered:
     """This exact answer had been recorded before (a retry, a double click)."""
     in_progress: bool = False
     """A replay whose first request is still grading it (in another process)."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per step (``record``, ``grade``, ``settle``), for the Server-Timing header."""
 
 
 @dataclass
@@ -296,10 +298,15 @@ class InterviewService:
 
         Any number of identical submits give one answered turn and the same reply: a retry
         waits for the first request and answers with its result."""
+        started = time.perf_counter()
         recorded = await in_thread(self._record, db, session, turn_id, answer, key)
+        recorded_at = time.perf_counter()
         if recorded.replay:
-            return await self._replayed(db, session, recorded.turn)
-        return await self._grade_and_advance(db, session, recorded.turn)
+            answered = await self._replayed(db, session, recorded.turn)
+        else:
+            answered = await self._grade_and_advance(db, session, recorded.turn)
+        answered.timings = {"record": recorded_at - started, **answered.timings}
+        return answered
 
     def _record(
         self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None
@@ -319,14 +326,17 @@ class InterviewService:
         if runtime is not None:
             runtime.begin(turn.id)
         try:
+            started = time.perf_counter()
             graded = await self._grade(session, turn, bounded=runtime is not None)
+            grading_done = time.perf_counter()
             next_turn = await in_thread(self._settle, db, session, turn, graded, True)
         finally:
             if runtime is not None:
                 runtime.end(turn.id)
         if graded.late is not None and runtime is not None:
             runtime.spawn(self._finish_late(turn.id, graded.late), name=f"late-judge-{turn.id}")
-        return Answered(turn, graded.result, next_turn)
+        timings = {"grade": grading_done - started, "settle": time.perf_counter() - grading_done}
+        return Answered(turn, graded.result, next_turn, timings=timings)
 
     async def _grade(self, session: InterviewSession, turn: Turn, *, bounded: bool) -> _Graded:
         """Grade ``turn``'s answer; never raises (a failure leaves it ``ungraded``)."""
@@ -548,21 +558,39 @@ class InterviewService:
         question = self.bank.get(turn.question_id)
         if question is None:
             raise NotFound(f"question {turn.question_id!r} is no longer in the bank")
+        probes = turn.probes_point if turn.is_follow_up else None
+        return self.input_for(question, turn.question_text, probes, turn.answer_text or "", turn.bank_hash)
+
+    @staticmethod
+    def input_for(
+        question: BankQuestion, asked: str, probes: str | None, answer: str, bank_hash: str | None = None
+    ) -> GradeInput:
+        """What the grader reads for an answer to ``asked`` (the question, or one of its
+        follow-ups); a follow-up that probes a rubric point is graded against that point."""
         rubric = question.rubric_points()
         reference = question.reference_answer
-        if turn.is_follow_up and turn.probes_point:
-            probed = [p for p in rubric if p.id == turn.probes_point]
-            if probed:
-                rubric = [RubricPoint(id=p.id, text=p.text, weight=p.weight, essential=True) for p in probed]
-                reference = f"{probed[0].text} {question.reference_answer}"
+        probed = [p for p in rubric if p.id == probes] if probes else []
+        if probed:
+            rubric = [probed[0].model_copy(update={"essential": True})]
+            reference = f"{probed[0].text} {question.reference_answer}"
         return GradeInput(
-            question=turn.question_text,
+            question=asked,
             reference_answer=reference,
-            answer=turn.answer_text or "",
+            answer=answer,
             rubric=rubric,
             question_id=question.id,
-            bank_hash=f"{turn.bank_hash}:{turn.probes_point or ''}",
+            bank_hash=f"{bank_hash or question.content_hash}:{probes or ''}",
         )
+
+    def bank_inputs(self) -> list[GradeInput]:
+        """A grading input (with an empty answer) for every turn the bank can ask: each
+        question and each of its follow-ups. What the grader embeds before the first answer."""
+        inputs = []
+        for q in self.bank.questions.values():
+            inputs.append(self.input_for(q, q.question, None, ""))
+            for fu in q.follow_ups:
+                inputs.append(self.input_for(q, fu.question, fu.probes, ""))
+        return inputs
 
     async def grade_turn(self, db: Session, session: InterviewSession, turn: Turn) -> GradeResult | None:
         """Grade an answered turn now, waiting for the judge however long it takes (regrades:
