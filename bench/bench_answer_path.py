@@ -35,13 +35,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the repository's tests/ helpers are importable
+    sys.path.insert(0, str(ROOT))
 
 PG_URL = os.environ.get("MOCKINTERVIEW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCENARIOS = ("raw", "warm", "load", "storm", "crash")
@@ -79,7 +82,7 @@ class Item:
     answer: str
 
 
-GOLD = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "gold-v1.jsonl"
+GOLD = ROOT / "evals" / "datasets" / "gold-v1.jsonl"
 
 
 def answer_texts() -> dict[str, list[str]]:
@@ -208,24 +211,11 @@ def environment(data: Path, database_url: str = "", processes: int = 1) -> dict[
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database (migrated), dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
+    """A fresh PostgreSQL database (migrated), dropped afterwards (the tests' own helper)."""
+    from tests.live import fresh_database
 
-    from app.db.migrate import upgrade
-
-    base = make_url(PG_URL)
-    name = f"mi_bench_{uuid.uuid4().hex[:10]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_database("postgresql", Path(tempfile.gettempdir()), PG_URL) as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

@@ -336,6 +336,14 @@ def finish(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep
     return see_other(f"/sessions/{session.id}/report")
 
 
+@router.get("/sessions/{session_id}/transcript")
+def transcript(request: Request, session: WebSession, ctx: ContextDep) -> JSONResponse:
+    """The transcript fragment, for the page to refresh while a judge's verdict is on its way."""
+    view = session_view(ctx.interviews, session)
+    html = render_fragment("_transcript.html", {"view": view, "csrf_token": csrf_token(request)})
+    return JSONResponse({"transcript_html": html, "judge_pending": "data-judge-pending" in html})
+
+
 @router.post("/sessions/{session_id}/continue")
 async def continue_session(
     request: Request, _: CsrfChecked, session: WebSession, db: SessionDep, interviews: InterviewsDep

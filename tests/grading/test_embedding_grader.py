@@ -223,3 +223,24 @@ def test_bf16_and_float32_embeddings_agree() -> None:
     assert cos.min() > 0.999
     tok = (fp32.encode_tokens(texts)[0].embedding * bf16.encode_tokens(texts)[0].embedding).sum()
     assert tok > 0.999
+
+
+def test_after_a_preload_an_answer_costs_one_model_call(grader: EmbeddingGrader) -> None:
+    """The server preloads every question-side text of the bank; then grading an answer runs
+    the model on the answer alone, as fast for the first answer as for the hundredth."""
+    rubric = [
+        RubricPoint(id="a", text="A point only this preload test uses, about shadow deployments.",
+                    variants=["Run the new model silently beside the old one."],
+                    misconceptions=["A shadow model's predictions are shown to users."]),
+    ]
+    fresh = GradeInput(
+        question="How would you roll out a model without risking users (preload test)?",
+        reference_answer="Deploy it in shadow mode first, then as a canary (preload test).",
+        answer="",
+        rubric=rubric,
+    )
+    held = grader.preload([fresh])
+    assert held == 5  # reference, question, point, variant, misconception
+    before = grader.encoder.encode_calls
+    grader.grade(fresh.model_copy(update={"answer": "I would shadow it, then canary it to a few users."}))
+    assert grader.encoder.encode_calls == before + 1

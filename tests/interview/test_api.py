@@ -262,3 +262,45 @@ def test_metrics_count_gradings(client: TestClient, bank: Bank) -> None:
     text = client.get("/metrics/").text
     assert 'mockinterview_gradings_total{mode="embedding",status="graded"}' in text
     assert "mockinterview_grading_seconds_bucket" in text
+
+
+def test_the_commit_comes_before_the_reply(client: TestClient, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply never announces work whose commit failed: the request's database dependency
+    commits before the response is sent, and a failed commit is an error, not a 200."""
+    s = start(client)
+    sid, token, q = s["session_id"], s["token"], s["question"]
+    real = ctx.session_factory
+
+    def failing_commit_sessions() -> Session:
+        """Sessions whose commit works once (the authentication's read) and then fails."""
+        db = real()
+        commit, calls = db.commit, []
+
+        def fail_after_the_first() -> None:
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("disk full")
+            commit()
+
+        monkeypatch.setattr(db, "commit", fail_after_the_first)
+        return db
+
+    monkeypatch.setattr(ctx, "session_factory", failing_commit_sessions)
+    with TestClient(client.app, raise_server_exceptions=False) as failing:
+        r = failing.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": q["turn_id"]})
+    assert r.status_code == 500
+    monkeypatch.setattr(ctx, "session_factory", real)
+    current = client.get(f"/api/sessions/{sid}", headers=auth(token)).json()["current_question"]
+    assert current["turn_id"] == q["turn_id"]  # the skip was not kept, and nobody was told it was
+
+
+def test_an_answer_says_where_its_time_went(client: TestClient, bank: Bank) -> None:
+    s = start(client)
+    q = s["question"]
+    r = client.post(
+        f"/api/sessions/{s['session_id']}/answers",
+        headers=auth(s["token"]),
+        json={"turn_id": q["turn_id"], "answer": full_answer(bank, q["question_id"])},
+    )
+    steps = dict(part.strip().split(";dur=") for part in r.headers["server-timing"].split(","))
+    assert set(steps) == {"record", "grade", "settle"} and all(float(v) >= 0 for v in steps.values())

@@ -524,3 +524,25 @@ def test_reviewer_sees_the_llm_audit_trail(client: TestClient, db: Session) -> N
         assert "judge-model-x" in html and "123 ms" in html, path
         assert "&lt;answer&gt;An answer&lt;/answer&gt;" in html and "<b>fine</b>" not in html, path
     assert "LLM calls for this answer (1)" in client.get(f"/review/sessions/{sid}").text
+
+
+def test_a_late_judge_verdict_replaces_the_provisional_feedback(
+    client: TestClient, db: Session, ctx: AppContext, bank: Bank
+) -> None:
+    sid, token = start_session(client)
+    turn = current_question(client, sid, db)
+    assert answer(client, sid, token, bank.questions[turn.question_id].reference_answer).status_code == 303
+    db.expire_all()
+    db.refresh(turn)
+    grading = dict(turn.grading or {})
+    # As the answer flow stores it when the judge misses the candidate's deadline:
+    turn.grading = {**grading, "flags": [*grading.get("flags", []), "judge_pending"]}
+    turn.judge_pending = True
+    db.commit()
+    assert "data-judge-pending" in client.get(f"/sessions/{sid}").text
+    assert client.get(f"/sessions/{sid}/transcript").json()["judge_pending"] is True
+    # The verdict arrives (the late task stores it): the page's next look shows it.
+    turn.grading, turn.judge_pending = grading, False
+    db.commit()
+    refreshed = client.get(f"/sessions/{sid}/transcript").json()
+    assert refreshed["judge_pending"] is False and "Feedback" in refreshed["transcript_html"]

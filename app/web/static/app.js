@@ -129,6 +129,33 @@
         /* storage off: nothing to clear */
       }
     }
+    // A verdict of the LLM judge that came after the deadline replaces the provisional
+    // feedback: look for it every few seconds for two minutes, while one is pending.
+    var judgeTries = 0;
+    var judgeWaiting = false;
+    function watchJudge() {
+      if (judgeWaiting || !window.fetch || !transcript.querySelector("[data-judge-pending]") || judgeTries >= 40) return;
+      judgeTries += 1;
+      judgeWaiting = true;
+      window.setTimeout(function () {
+        judgeWaiting = false;
+        window
+          .fetch("/sessions/" + sessionId + "/transcript", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+          .then(function (r) {
+            return r.ok ? r.json() : null;
+          })
+          .then(function (data) {
+            if (data && !data.judge_pending) {
+              transcript.innerHTML = data.transcript_html;
+              live.textContent = "The judge's verdict has arrived.";
+            }
+            watchJudge();
+          })
+          .catch(watchJudge);
+      }, 3000);
+    }
+    watchJudge();
+
     if (!form || !window.fetch || !window.FormData) return;
 
     var textarea = form.querySelector("#answer");
@@ -255,6 +282,8 @@
 
     function applyState(data, answeredId) {
       transcript.innerHTML = data.transcript_html;
+      judgeTries = 0;
+      watchJudge();
       panel.innerHTML = data.question_html;
       var progress = document.getElementById("q-progress");
       var progressText = document.getElementById("q-progress-text");
