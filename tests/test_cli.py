@@ -85,3 +85,37 @@ def test_bank_validate_with_similarity_is_clean() -> None:
     result = CliRunner().invoke(cli_app, ["bank", "validate"])
     assert result.exit_code == 0, result.output
     assert "ok:" in result.output
+
+
+def test_regrade_all_with_a_judge_on_sqlite(sqlite_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`regrade --all` with the judge on: the judge's audit rows (their own transactions)
+    are written while turns are regraded, with no "database is locked"."""
+    import json
+
+    import respx
+    from sqlalchemy import func
+
+    from app.grading.models import LLMCall
+    from tests.grading.test_judge import BASE_URL, CHAT, completion, verdict_payload
+
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["db", "upgrade"]).exit_code == 0
+    ctx = build_context(Settings(_env_file=None, data_dir=sqlite_env))  # type: ignore[call-arg]
+    with ctx.session_factory() as db:
+        for seed in (11, 12, 13):
+            started = ctx.interviews.start(db, SessionStart(track="mlops", num_questions=2, seed=seed))
+            ctx.interviews.record_answer(db, started.session, started.turn.id, "Shadow first, then a canary.")
+            db.commit()
+    monkeypatch.setenv("MOCKINTERVIEW_JUDGE_MODEL", "judge-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE_URL)
+    monkeypatch.setenv("MOCKINTERVIEW_JUDGE_CACHE", "false")
+    with respx.mock:
+        respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(verdict_payload(score=2.5, points=[]))))
+        result = runner.invoke(cli_app, ["regrade", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "graded 3 ungraded turn(s)" in result.output, result.output
+    with ctx.session_factory() as db:
+        graded = list(db.scalars(select(Turn).where(Turn.status == "answered")))
+        assert [t.grading_status for t in graded] == ["graded"] * 3 and not any(t.judge_pending for t in graded)
+        assert (db.scalar(select(func.count()).select_from(LLMCall)) or 0) >= 3  # every call audited
+    ctx.engine.dispose()

@@ -11,7 +11,9 @@ from typing import Any, ClassVar, TypeVar
 import anyio.to_thread
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -111,13 +113,32 @@ def begin_write(db: Session) -> None:
 
 
 def is_lock_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is SQLite refusing a lock (``database is locked`` / ``busy``).
-
-    Only operations that are safe to repeat (idempotent ones) retry on it."""
-    from sqlalchemy.exc import OperationalError
-
+    """Whether ``exc`` is SQLite refusing a lock (``database is locked`` / ``busy``) after its
+    busy timeout."""
     text = str(getattr(exc, "orig", exc)).lower()
     return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
+
+
+def with_lock_retries(db: Session, fn: Callable[..., T], *args: Any) -> T:
+    """Run the database step ``fn(db, *args)``, again (up to three times in all, after a short
+    random pause) when SQLite refused it a lock: the transaction is rolled back first, so this
+    is only for steps that are safe to repeat from the start. Every step of the answer flow is:
+    it re-reads what it needs under its lock and checks before it writes."""
+    for attempt in Retrying(
+        retry=retry_if_exception(is_lock_error),
+        stop=stop_after_attempt(3),
+        wait=wait_random_exponential(multiplier=0.05, max=1.0),
+        before_sleep=lambda _: db.rollback(),
+        reraise=True,
+    ):
+        with attempt:
+            return fn(db, *args)
+    raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+async def in_thread_retrying(db: Session, fn: Callable[..., T], *args: Any) -> T:
+    """:func:`in_thread` of :func:`with_lock_retries`."""
+    return await in_thread(with_lock_retries, db, fn, *args)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

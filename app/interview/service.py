@@ -35,7 +35,15 @@ from app.bank.schemas import BankQuestion
 from app.bank.selection import SelectionContext, choose_next
 from app.config import Settings
 from app.db import instances
-from app.db.base import as_utc, begin_write, finish_in_thread, in_thread, utcnow
+from app.db.base import (
+    as_utc,
+    begin_write,
+    finish_in_thread,
+    in_thread,
+    in_thread_retrying,
+    utcnow,
+    with_lock_retries,
+)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.grading.schemas import GradeInput, GradeResult, Verdict
 from app.grading.service import Grader, current_turn_id
@@ -299,7 +307,7 @@ class InterviewService:
         Any number of identical submits give one answered turn and the same reply: a retry
         waits for the first request and answers with its result."""
         started = time.perf_counter()
-        recorded = await in_thread(self._record, db, session, turn_id, answer, key)
+        recorded = await in_thread_retrying(db, self._record, session, turn_id, answer, key)
         recorded_at = time.perf_counter()
         if recorded.replay:
             answered = await self._replayed(db, session, recorded.turn)
@@ -329,7 +337,7 @@ class InterviewService:
             started = time.perf_counter()
             graded = await self._grade(session, turn, bounded=runtime is not None)
             grading_done = time.perf_counter()
-            next_turn = await in_thread(self._settle, db, session, turn, graded, True)
+            next_turn = await in_thread_retrying(db, self._settle, session, turn, graded, True)
         finally:
             if runtime is not None:
                 runtime.end(turn.id)
@@ -398,18 +406,22 @@ class InterviewService:
     def _store_late(self, turn_id: str, result: GradeResult) -> None:
         assert self.runtime is not None
         with self.runtime.session_factory() as db:
-            turn = db.get(Turn, turn_id)
-            if turn is None:
-                return
-            session = turn.session
-            self._lock(db, session)
-            turn = self._turn_for(session, turn_id)
-            if not turn.judge_pending:  # regraded meanwhile (a reviewer, the sweeper)
-                return
-            self.store_grading(turn, result)
-            if session.status == "finished":
-                session.report = build_report(session, self.bank)
-            db.commit()
+            with_lock_retries(db, self._store_late_in, turn_id, result)
+
+    def _store_late_in(self, db: Session, turn_id: str, result: GradeResult) -> None:
+        begin_write(db)
+        turn = db.get(Turn, turn_id)
+        if turn is None:
+            return
+        session = turn.session
+        self._lock(db, session)
+        turn = self._turn_for(session, turn_id)
+        if not turn.judge_pending:  # regraded meanwhile (a reviewer, the sweeper)
+            return
+        self.store_grading(turn, result)
+        if session.status == "finished":
+            session.report = build_report(session, self.bank)
+        db.commit()
 
     async def complete_claimed(
         self, turn_id: str, *, regrade: bool = False, with_judge: bool = True
@@ -439,7 +451,7 @@ class InterviewService:
                     graded, fresh = await self._grade(session, turn, bounded=False), True
                 else:
                     graded, fresh = _Graded(self.grading_of(turn)), False
-                await in_thread(self._settle_and_commit, db, session, turn, graded, fresh)
+                await in_thread_retrying(db, self._settle_and_commit, session, turn, graded, fresh)
             finally:
                 runtime.end(turn_id)
             return kind, turn.grading_status != "ungraded"
@@ -468,7 +480,7 @@ class InterviewService:
         if self.runtime is not None:
             await self.runtime.wait(turn.id, patience)
         while True:
-            stuck, live = await in_thread(self._look, db, session)
+            stuck, live = await in_thread_retrying(db, self._look, session)
             turn = self._turn_for(session, turn.id)
             if not stuck:
                 return Answered(turn, self.grading_of(turn), self.current_turn(session), replay=True)
@@ -512,7 +524,7 @@ class InterviewService:
         answer (``None`` while a live process is still grading, or when finished)."""
         if not self.is_stuck(session):
             return self.current_turn(session)
-        stuck, live = await in_thread(self._look, db, session)
+        stuck, live = await in_thread_retrying(db, self._look, session)
         if not stuck or live:
             return self.current_turn(session)
         turn = await self._recover(db, session, session.turns[-1])
@@ -521,7 +533,7 @@ class InterviewService:
         return turn
 
     async def _recover(self, db: Session, session: InterviewSession, last: Turn) -> Turn | None:
-        claimed = await in_thread(self._claim_stuck, db, session, last.id)
+        claimed = await in_thread_retrying(db, self._claim_stuck, session, last.id)
         if not claimed:
             return self.current_turn(session)
         turn = self._turn_for(session, last.id)
@@ -533,7 +545,7 @@ class InterviewService:
                 fresh = True
             else:
                 graded, fresh = _Graded(self.grading_of(turn)), False
-            next_turn = await in_thread(self._settle, db, session, turn, graded, fresh)
+            next_turn = await in_thread_retrying(db, self._settle, session, turn, graded, fresh)
         finally:
             if self.runtime is not None:
                 self.runtime.end(turn.id)
@@ -793,7 +805,7 @@ class InterviewService:
         behind it, ask the next turn."""
         session, turn = await in_thread(self._load_turn, db, turn_id)
         graded = await self._grade(session, turn, bounded=False)
-        await in_thread(self._after_regrade, db, session, turn, graded)
+        await in_thread_retrying(db, self._after_regrade, session, turn, graded)
         return graded.result
 
     def _load_turn(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn]:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from app.db import instances
-from app.db.base import begin_write, in_thread, utcnow
+from app.db.base import begin_write, in_thread, utcnow, with_lock_retries
 from app.interview.models import InterviewSession, Turn
 from app.interview.service import InterviewService
 
@@ -96,27 +96,30 @@ class Sweeper:
     def claim(self, limit: int = BATCH, include_all: bool = False, exclude: set[str] | None = None) -> list[str]:
         """Claim up to ``limit`` turns for this process (committed at once)."""
         with self.runtime.session_factory() as db:
-            begin_write(db)
-            query = (
-                select(Turn.id)
-                .join(InterviewSession, InterviewSession.id == Turn.session_id)
-                .where(claimable(self.service, with_judge=self.judge_ready, include_all=include_all))
+            return with_lock_retries(db, self._claim, limit, include_all, exclude)
+
+    def _claim(self, db: Session, limit: int, include_all: bool, exclude: set[str] | None) -> list[str]:
+        begin_write(db)
+        query = (
+            select(Turn.id)
+            .join(InterviewSession, InterviewSession.id == Turn.session_id)
+            .where(claimable(self.service, with_judge=self.judge_ready, include_all=include_all))
+        )
+        if exclude:
+            query = query.where(Turn.id.not_in(list(exclude)))
+        query = (
+            query.order_by(Turn.answered_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Turn)
+        )
+        ids = list(db.scalars(query))
+        if ids:
+            db.execute(
+                update(Turn)
+                .where(Turn.id.in_(ids))
+                .values(claimed_by=self.runtime.instance_id, claimed_at=utcnow())
             )
-            if exclude:
-                query = query.where(Turn.id.not_in(list(exclude)))
-            query = (
-                query.order_by(Turn.answered_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Turn)
-            )
-            ids = list(db.scalars(query))
-            if ids:
-                db.execute(
-                    update(Turn)
-                    .where(Turn.id.in_(ids))
-                    .values(claimed_by=self.runtime.instance_id, claimed_at=utcnow())
-                )
-            db.commit()
+        db.commit()
         return ids
 
     async def work_on(self, turn_id: str, counts: SweepCounts, force: bool = False) -> None:
@@ -132,7 +135,7 @@ class Sweeper:
 
     async def sweep_once(self) -> SweepCounts:
         counts = SweepCounts()
-        ids = await in_thread(self.claim)
+        ids = await in_thread(self.claim)  # claim() retries a refused lock itself
         for turn_id in ids:
             try:
                 await self.work_on(turn_id, counts)

@@ -28,6 +28,7 @@ from app.context import AppContext
 from app.db import instances
 from app.db.base import utcnow
 from app.db.instances import AppInstance
+from app.grading.audit import DatabaseAudit
 from app.grading.judge import Judge
 from app.grading.service import Grader
 from app.interview.models import InterviewSession, Turn
@@ -304,14 +305,15 @@ def judged(db_kind: str, tmp_path: Path, test_settings: Settings, bank: Bank, gr
         judge_model="judge-test",
         openai_base_url=BASE_URL,
         judge_cache=False,
-        judge_deadline_s=0.5,
+        judge_deadline_s=1.5,
         judge_timeout_s=5.0,
         judge_max_retries=0,
         data_dir=tmp_path,
     )
-    hybrid = Grader(settings, grader.embedding, Judge(settings, retry_base_s=0.001), grader.batcher)
     with fresh_database(db_kind, tmp_path, PG_URL) as url:
-        ctx, engine = context_for(url, settings, bank, hybrid)
+        ctx, engine = context_for(url, settings, bank, None)
+        judge = Judge(settings, audit=DatabaseAudit(ctx.session_factory), retry_base_s=0.001)
+        ctx.grader = Grader(settings, grader.embedding, judge, grader.batcher)
         with respx.mock(assert_all_called=False) as mock:
             mock.route(host="127.0.0.1").pass_through()
             with serve(ctx) as base:
@@ -321,7 +323,7 @@ def judged(db_kind: str, tmp_path: Path, test_settings: Settings, bank: Bank, gr
 
 async def test_a_slow_judge_holds_the_candidate_only_until_the_deadline(judged: Live, bank: Bank) -> None:
     async def slow(_: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.0)
         return _verdict(3.5)
 
     assert judged.judge_api is not None
@@ -400,3 +402,19 @@ def _start(seed: int) -> Any:
     from app.interview.schemas import SessionStart
 
     return SessionStart(track="mlops", num_questions=2, seed=seed, difficulty="easy")
+
+
+async def test_the_reviewer_regrades_with_the_judge_on_a_live_server(judged: Live, bank: Bank) -> None:
+    assert judged.judge_api is not None
+    judged.judge_api.post(BASE_URL + CHAT).mock(return_value=_verdict(3.0))
+    _, r = await answer_first(judged, bank, seed=43)
+    assert r.status_code == 200
+    turn_id = r.json()["turn_id"]
+    reviewer = {"Authorization": "Bearer reviewer-secret"}  # tests/conftest.py's test_settings
+    async with httpx.AsyncClient(base_url=judged.url, timeout=60) as client:
+        for _ in range(3):
+            regraded = await client.post(f"/api/review/turns/{turn_id}/regrade", headers=reviewer)
+            assert regraded.status_code == 200, regraded.text
+            assert regraded.json()["status"] == "graded"
+        audit = (await client.get(f"/api/review/turns/{turn_id}", headers=reviewer)).json()
+    assert len(audit["llm_calls"]) >= 4  # the answer's judging and the three regrades, all audited
