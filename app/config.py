@@ -81,6 +81,14 @@ class Settings(BaseSettings):
 
     reviewer_token: SecretStr | None = None
     max_answer_chars: int = Field(default=8000, ge=100, le=100_000)
+    max_request_bytes: int = Field(default=262_144, ge=16_384, le=16_777_216)
+    """Largest request body accepted (413 above it, before anything is parsed)."""
+    grade_api_token: SecretStr | None = None
+    """When set, ``POST /api/grade`` needs it as a Bearer token."""
+    grade_rate_per_minute: int = Field(default=60, ge=1, le=100_000)
+    """``POST /api/grade`` requests per client (address) per minute."""
+    grade_concurrency: int = Field(default=4, ge=1, le=256)
+    """``POST /api/grade`` gradings at once per process (429 beyond: candidates come first)."""
     max_follow_ups: int = Field(default=2, ge=0, le=5)
     follow_up_threshold: float = Field(default=0.45, ge=0, le=1)
     """A rubric point whose coverage falls below this counts as missed (follow-up candidate)."""

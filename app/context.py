@@ -23,6 +23,7 @@ from app.grading.embedding_grader import EmbeddingGrader
 from app.grading.service import Grader
 from app.interview.runtime import AnswerRuntime
 from app.interview.service import InterviewService
+from app.limits import GradeGate
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,12 @@ class AppContext:
     runtime: AnswerRuntime = field(init=False)
     """This process's id, its answers in flight and its background work."""
 
+    grade_gate: GradeGate = field(init=False)
+    """Admission of the stateless grading endpoint (rate and concurrency limits)."""
+
     def __post_init__(self) -> None:
         self.runtime = AnswerRuntime(self.session_factory)
+        self.grade_gate = GradeGate(self.settings.grade_rate_per_minute, self.settings.grade_concurrency)
 
     @property
     def interviews(self) -> InterviewService:

@@ -105,7 +105,7 @@ def require_reviewer(credentials: BearerDep, settings: SettingsDep) -> str:
         raise Forbidden("reviewer access is disabled: set MOCKINTERVIEW_REVIEWER_TOKEN")
     if credentials is None:
         raise Unauthorized("the reviewer token is required (Authorization: Bearer <token>)")
-    if not hmac.compare_digest(credentials.credentials, expected.get_secret_value()):
+    if not hmac.compare_digest(credentials.credentials.encode(), expected.get_secret_value().encode()):
         raise Forbidden("invalid reviewer token")
     return "reviewer"
 

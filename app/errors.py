@@ -30,3 +30,11 @@ class Unauthorized(AppError):
 
 class Forbidden(AppError):
     status_code = 403
+
+
+class RateLimited(AppError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

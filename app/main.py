@@ -15,11 +15,13 @@ from app.bank.routes import router as bank_router
 from app.config import Settings, get_settings
 from app.context import AppContext, build_context
 from app.db.base import size_thread_pools
-from app.errors import AppError
+from app.errors import AppError, RateLimited
 from app.grading.routes import router as grading_router
 from app.interview.routes import router as interview_router
 from app.interview.sweeper import Background, Sweeper
+from app.limits import BodyLimit
 from app.review.routes import router as review_router
+from app.security import redact_access_log
 from app.web import router as web_router
 
 
@@ -79,10 +81,15 @@ def create_app(
     )
     if context is not None:
         app.state.ctx = context
+    limit = (context.settings if context is not None else (settings or get_settings())).max_request_bytes
+    app.add_middleware(BodyLimit, max_bytes=limit)
+    redact_access_log()
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

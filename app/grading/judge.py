@@ -49,6 +49,7 @@ from app.grading.judge_parse import (
     parse_judge_reply,
 )
 from app.grading.schemas import GradeInput, JudgeOutcome, JudgePoint, LLMCallRecord, Verdict
+from app.security import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,8 @@ class Judge:
         else:
             self._client = client.with_options(max_retries=0)
             self._owns_client = False
-        self.base_url = str(self._client.base_url).rstrip("/")
+        self.base_url = redact_url(str(self._client.base_url).rstrip("/")) or ""
+        """Where the judge calls, as logs and the audit show it (without credentials)."""
 
         self._semaphore = asyncio.Semaphore(settings.judge_concurrency)
         self._last_ok: float | None = None
@@ -661,18 +663,26 @@ class Judge:
                 )
                 return JudgeOutcome(status="unavailable", error=REPLAY_MISS, calls=0)
 
-        reply, attempts, error = await self._call(
-            messages, purpose="judge", structured=True, key=key, question_id=inp.question_id
-        )
-        self._note_health(reply is not None)
-        if reply is None:
-            return JudgeOutcome(status="unavailable", error=error, calls=attempts)
-
-        if reply.content is None:
-            outcome = JudgeOutcome(status="parse_error", error=reply.note, calls=attempts)
-        else:
-            outcome = self._outcome_from_content(reply.content, inp, seen, removed, cached=False, calls=attempts)
-        await self._settle("judge", key, inp.question_id, reply, outcome.status, outcome.error, store=True)
+        calls = 0
+        outcome = JudgeOutcome(status="unavailable", error="not called", calls=0)
+        # An invalid reply (unreadable, a score outside 0-5, a rubric point that does not
+        # exist) is asked for once more; a second invalid one leaves the embedding grading.
+        for _ in range(2):
+            reply, attempts, error = await self._call(
+                messages, purpose="judge", structured=True, key=key, question_id=inp.question_id
+            )
+            calls += attempts
+            self._note_health(reply is not None)
+            if reply is None:
+                return JudgeOutcome(status="unavailable", error=error, calls=calls)
+            if reply.content is None:
+                outcome = JudgeOutcome(status="parse_error", error=reply.note, calls=calls)
+            else:
+                outcome = self._outcome_from_content(reply.content, inp, seen, removed, cached=False, calls=calls)
+            ok = outcome.status == "ok"
+            await self._settle("judge", key, inp.question_id, reply, outcome.status, outcome.error, store=ok)
+            if ok:
+                break
         return outcome
 
     async def _settle(

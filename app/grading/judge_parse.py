@@ -159,7 +159,9 @@ _SCORE_RE = re.compile(
 def parse_score(value: object) -> float | None:
     """A 0-5 score (one decimal) from ``4``, ``"4"``, ``"4/5"``, ``"8/10"``, ``"4 out of 5"``.
 
-    Out-of-range numbers are clamped; anything unreadable gives ``None``.
+    Anything unreadable gives ``None``. A number outside 0-5 (on its own scale) makes the reply
+    invalid (:class:`JudgeParseError`): a judge that answers 99 has not followed the contract,
+    and clamping it to 5 would reward that.
     """
     number: float
     if isinstance(value, bool) or value is None:
@@ -183,7 +185,9 @@ def parse_score(value: object) -> float | None:
         return None
     if math.isnan(number) or math.isinf(number):
         return None
-    return round(min(5.0, max(0.0, number)), 1)
+    if not 0.0 <= number <= 5.0:
+        raise JudgeParseError(f"the judge's score {value!r} is outside 0-5")
+    return round(number, 1)
 
 
 _VERDICT_SYNONYMS: dict[str, Verdict] = {
@@ -373,8 +377,9 @@ def parse_judge_reply(
             continue
         pid = _as_text(_first(raw, "id", "point_id", "rubric_id"))
         if pid not in known:
-            report.dropped_ids.append(pid)
-            continue
+            # A point the rubric does not have: the judge graded something else (or was told
+            # to by the answer). The whole reply is invalid, not just that entry.
+            raise JudgeParseError(f"the judge's reply names a rubric point that does not exist: {pid!r}")
         if pid in by_id:
             continue
         point_verdict = parse_verdict(_first(raw, "verdict", "status", "coverage"))

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
 
-from app.deps import GraderDep, SettingsDep
-from app.errors import InvalidInput
+from app.deps import BearerDep, ContextDep, GraderDep
+from app.errors import InvalidInput, RateLimited, Unauthorized
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint
-from app.interview.schemas import check_text
+from app.limits import TooManyRequests
+from app.text import RUBRIC_ITEMS_MAX, Question, Reference, RubricItem, check_text
 
 router = APIRouter(prefix="/api", tags=["grading"])
 
 
 class GradeRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=4000)
-    reference_answer: str = Field(min_length=1, max_length=8000)
-    rubric: list[str] | None = Field(
-        default=None, max_length=12, description="Key points; derived from the reference answer when absent."
+    """Every field is bounded (the limits are in :mod:`app.text`; the answer's is the
+    ``max_answer_chars`` setting), so no request can make the models work without limit."""
+
+    question: Question
+    reference_answer: Reference
+    rubric: list[RubricItem] | None = Field(
+        default=None,
+        max_length=RUBRIC_ITEMS_MAX,
+        description="Key points; derived from the reference answer when absent.",
     )
     answer: str
 
-    @field_validator("answer", "question", "reference_answer")
+    @field_validator("answer")
     @classmethod
     def _plain(cls, value: str) -> str:
-        return check_text(value, "text")
+        return check_text(value, "answer")
 
     def to_input(self) -> GradeInput:
         points = [
@@ -36,10 +44,27 @@ class GradeRequest(BaseModel):
 
 
 @router.post("/grade", response_model=GradeResult)
-async def grade(body: GradeRequest, grader: GraderDep, settings: SettingsDep) -> GradeResult:
-    """Grade one answer against a reference answer (and optional rubric points)."""
+async def grade(
+    body: GradeRequest, request: Request, credentials: BearerDep, ctx: ContextDep, grader: GraderDep
+) -> GradeResult:
+    """Grade one answer against a reference answer (and optional rubric points). Limited per
+    client and in concurrency (429 with ``Retry-After``); needs ``grade_api_token`` if set."""
+    settings = ctx.settings
+    expected = settings.grade_api_token
+    if expected is not None:
+        sent = credentials.credentials if credentials is not None else ""
+        if not hmac.compare_digest(sent.encode(), expected.get_secret_value().encode()):
+            raise Unauthorized("this endpoint needs the grading token (Authorization: Bearer <token>)")
     if len(body.answer) > settings.max_answer_chars:
         raise InvalidInput(f"answer is {len(body.answer)} characters; the limit is {settings.max_answer_chars}")
     if grader is None:
         raise InvalidInput("the grader is not available")
-    return await grader.grade(body.to_input())
+    gate = ctx.grade_gate
+    try:
+        gate.admit(request.client.host if request.client else "unknown")
+    except TooManyRequests as exc:
+        raise RateLimited(exc.message, exc.retry_after_s) from None
+    try:
+        return await grader.grade(body.to_input())
+    finally:
+        gate.release()

@@ -8,35 +8,29 @@ with ``track``, ``topics``, ``difficulty``, ``num_questions`` and ``mode``; the 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from app.grading.schemas import GradeResult
+from app.text import PlainKey, PlainName, check_text
 
 Mode = Literal["practice", "interview"]
 DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
 
-# Control characters other than tab, newline and carriage return have no place in an answer.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def check_text(value: str, what: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"{what} contains control characters; send plain text")
-    return value
 
 
 class SessionStart(BaseModel):
     track: str = Field(default="mlops", examples=["mlops"])
     topics: list[str] = Field(default_factory=list, examples=[["deployment", "monitoring-drift"]])
     difficulty: DifficultyChoice = "adaptive"
-    num_questions: int = Field(default=5, ge=1, le=30)
+    num_questions: int = Field(default=5, ge=1, le=30, strict=True)
     mode: Mode = "practice"
-    seed: int | None = Field(default=None, description="Fixes the question order (for tests).")
-    candidate_name: str | None = Field(default=None, max_length=200)
+    seed: int | None = Field(
+        default=None, ge=0, lt=2**31, strict=True, description="Fixes the question order (for tests)."
+    )
+    candidate_name: PlainName | None = None
 
 
 class QuestionOut(BaseModel):
@@ -65,9 +59,9 @@ class SessionStarted(BaseModel):
 
 
 class AnswerIn(BaseModel):
-    turn_id: str = Field(min_length=1, max_length=64)
+    turn_id: PlainKey
     answer: str
-    idempotency_key: str | None = Field(default=None, max_length=128)
+    idempotency_key: PlainKey | None = None
 
     @field_validator("answer")
     @classmethod
@@ -79,7 +73,7 @@ class AnswerIn(BaseModel):
 
 
 class TurnRef(BaseModel):
-    turn_id: str = Field(min_length=1, max_length=64)
+    turn_id: PlainKey
 
 
 class AnswerOut(BaseModel):

@@ -52,6 +52,7 @@ from app.interview.runtime import AnswerRuntime
 from app.interview.schemas import QuestionOut, SessionStart
 from app.observability import GRADING_FAILURES
 from app.reports.service import build_report
+from app.text import is_id
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class InterviewService:
         return Started(session, token, candidate_token, turn)
 
     def get_session(self, db: Session, session_id: str) -> InterviewSession:
-        session = db.get(InterviewSession, session_id)
+        session = db.get(InterviewSession, session_id) if is_id(session_id) else None
         if session is None:
             raise NotFound("session not found")
         return session
@@ -173,6 +174,8 @@ class InterviewService:
         """The session with its turns, if ``token`` is its token (a wrong token looks like an
         unknown id). Ends its read-only transaction: the request's next step, in another
         thread, must not find SQLite's lock held by this one."""
+        if not is_id(session_id):  # never sent to the database (a NUL, say, would be an error there)
+            raise NotFound("session not found")
         session = db.get(InterviewSession, session_id, options=[selectinload(InterviewSession.turns)])
         db.commit()
         if session is None or not token_matches(token, session.token_hash):
@@ -809,7 +812,7 @@ class InterviewService:
         return graded.result
 
     def _load_turn(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn]:
-        turn = db.get(Turn, turn_id)
+        turn = db.get(Turn, turn_id) if is_id(turn_id) else None
         if turn is None:
             raise NotFound("turn not found")
         if turn.status != "answered":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from app.db.base import in_thread
 from app.deps import InterviewsDep, Reviewer, SessionDep
@@ -21,11 +23,11 @@ def list_turns(
     grading_status: str | None = None,
     topic: str | None = None,
     flag: str | None = None,
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many turns at most.")] = 100,
 ) -> list[ReviewTurn]:
     """Answered turns, newest first, filtered by flag, grading status or topic."""
     turns = service.list_turns(
-        db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=min(limit, 500)
+        db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=limit
     )
     return [service.review_turn(db, t) for t in turns]
 

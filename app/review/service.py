@@ -13,6 +13,7 @@ from app.grading.models import LLMCall
 from app.interview.models import Turn
 from app.review.models import ReviewOverride
 from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
+from app.text import is_id
 
 
 def list_turns(
@@ -38,7 +39,7 @@ def list_turns(
 
 
 def get_turn(db: Session, turn_id: str) -> Turn:
-    turn = db.get(Turn, turn_id)
+    turn = db.get(Turn, turn_id) if is_id(turn_id) else None
     if turn is None:
         raise NotFound("turn not found")
     return turn

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.grading.judge import REPLAY_MISS, Judge, neutralise_tags, prepare_answer
 from app.grading.judge_parse import (
     FlaggedVerdict,
+    JudgeParseError,
     clean_follow_up,
     extract_json_object,
     parse_score,
@@ -271,17 +272,16 @@ def test_unusable_output_is_parse_error_not_zero(make_judge, llm_router, judge_a
     outcome = run(judge_once(make_judge()))
     assert outcome.status == "parse_error"
     assert outcome.verdict is None  # never a score of 0
-    assert outcome.error and outcome.calls == 1
-    (record,) = judge_audit
-    assert record.outcome == "parse_error" and record.error == outcome.error
-    assert record.response is not None and record.prompt_tokens == 321
+    assert outcome.error and outcome.calls == 2  # asked once more, then given up
+    first, second = judge_audit
+    assert second.outcome == "parse_error" and second.error == outcome.error
+    assert first.response is not None and first.prompt_tokens == 321
 
 
-def test_wrong_and_missing_rubric_ids(make_judge, llm_router) -> None:
+def test_missing_rubric_ids_count_as_missing(make_judge, llm_router) -> None:
     payload = verdict_payload(score=3)
     payload["points"] = [
         payload["points"][0],
-        {"id": "made-up", "quote": "", "reasoning": "", "verdict": "covered"},
         {"id": "remedy", "quote": "regularisation", "reasoning": "", "verdict": "Partially covered"},
     ]
     llm_router.post(CHAT).mock(return_value=completion(json.dumps(payload)))
@@ -735,8 +735,6 @@ def test_follow_up_failure_is_none(make_judge, llm_router, judge_audit) -> None:
         ("8/10", 4.0),
         ("3.5 out of 5", 3.5),
         ("Score: 2", 2.0),
-        (7, 5.0),
-        (-1, 0.0),
         ("high", None),
         (None, None),
         (True, None),
@@ -745,6 +743,32 @@ def test_follow_up_failure_is_none(make_judge, llm_router, judge_audit) -> None:
 )
 def test_parse_score(raw: object, expected: float | None) -> None:
     assert parse_score(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [7, -1, 99, "12/10", "6 out of 5"])
+def test_a_score_outside_0_to_5_is_invalid_not_clamped(raw: object) -> None:
+    with pytest.raises(JudgeParseError, match="outside 0-5"):
+        parse_score(raw)
+
+
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        verdict_payload(score=99),
+        verdict_payload(points=[{"id": "made-up", "quote": "", "reasoning": "", "verdict": "covered"}]),
+    ],
+)
+def test_an_invalid_reply_is_asked_once_more_then_left_to_the_embeddings(
+    make_judge, llm_router, judge_audit, invalid
+) -> None:
+    route = llm_router.post(CHAT).mock(return_value=completion(json.dumps(invalid)))
+    outcome = run(judge_once(make_judge()))
+    assert outcome.status == "parse_error" and outcome.verdict is None and route.call_count == 2
+    assert [r.outcome for r in judge_audit] == ["parse_error", "parse_error"]
+    # A valid second reply is used.
+    route.mock(side_effect=[completion(json.dumps(invalid)), ok_json(score=2.5)])
+    outcome = run(judge_once(make_judge()))
+    assert outcome.status == "ok" and outcome.verdict is not None and outcome.verdict.score == 2.5
 
 
 def test_extract_json_object_variants() -> None:

@@ -178,8 +178,10 @@ def test_judge_end_to_end_against_llama_server(
     assert final.completion_tokens and final.completion_tokens > 0
     assert final.latency_ms > 0 and final.response
     assert final.request["temperature"] == 0 and final.request["messages"]
-    # Attempts before the final one can only be response_format rejections (fallback).
-    assert all(r.outcome == "format_rejected" for r in records[:-1])
+    # Attempts before the final one can only be response_format rejections (fallback) and at
+    # most one invalid reply (asked once more).
+    earlier = [r.outcome for r in records[:-1]]
+    assert set(earlier) <= {"format_rejected", "parse_error"} and earlier.count("parse_error") <= 1
     if outcome.status == "ok":
         assert outcome.verdict is not None
         assert 0.0 <= outcome.verdict.score <= 5.0

@@ -86,7 +86,8 @@ def test_audit_trail_of_judge_calls(
     assert ctx.grader is not None
     judge = Judge(settings, audit=DatabaseAudit(ctx.session_factory), retry_base_s=0.001)
     ctx.grader = Grader(settings, ctx.grader.embedding, judge)
-    respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(verdict_payload(score=4.0))))
+    # No points: the bank question's rubric ids are not the fixture's (an unknown id is invalid).
+    respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(verdict_payload(score=4.0, points=[]))))
     with TestClient(create_app(context=ctx)) as client:
         turn_id, _ = answered_turn(
             client, bank, "Overfitting is when a model memorises the noise in the training data."

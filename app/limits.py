@@ -1,0 +1,116 @@
+"""Bounded work per request, below the routes: the size of a request body.
+
+:class:`BodyLimit` refuses a body larger than ``max_request_bytes`` with a 413 that names the
+limit, before any of it is parsed: by its ``Content-Length`` at once, or, for a body sent in
+chunks, as soon as the chunks pass the limit. Field-level limits (lengths of every text and list)
+are in the request schemas (:mod:`app.text`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self, size: int | None) -> bytes:
+        said = f"{size} bytes" if size is not None else "larger than that"
+        return json.dumps(
+            {"detail": f"the request body is {said}; the limit is {self.max_bytes} bytes (max_request_bytes)"}
+        ).encode()
+
+    async def _refuse(self, send: Send, size: int | None) -> None:
+        body = self._message(size)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            size = int(declared) if declared.isdigit() else None
+            if size is None or size > self.max_bytes:
+                await self._refuse(send, size)
+                return
+        received = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Answer 413 now; the app sees the client gone and its own reply is dropped.
+                    refused = True
+                    await self._refuse(send, None)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except Exception:
+            if not refused:
+                raise
+
+
+class TooManyRequests(Exception):
+    """Refused by a :class:`GradeGate`: the message says why, ``retry_after_s`` when to retry."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class GradeGate:
+    """Admission for the stateless grading endpoint, so one client cannot starve candidates:
+    at most ``per_minute`` requests per client in any 60 s, and at most ``concurrent`` gradings
+    at once in the process (beyond that: 429, not a queue). Used from the event loop only."""
+
+    def __init__(self, per_minute: int, concurrent: int) -> None:
+        self.per_minute = per_minute
+        self.concurrent = concurrent
+        self.busy = 0
+        self._hits: dict[str, deque[float]] = {}
+
+    def admit(self, client: str) -> None:
+        now = time.monotonic()
+        hits = self._hits.setdefault(client, deque())
+        while hits and now - hits[0] > 60.0:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            wait = int(60.0 - (now - hits[0])) + 1
+            raise TooManyRequests(f"rate limit: {self.per_minute} gradings per minute per client", wait)
+        if self.busy >= self.concurrent:
+            raise TooManyRequests(f"the grader is busy ({self.concurrent} gradings at once); retry shortly", 1)
+        hits.append(now)
+        self.busy += 1
+        if len(self._hits) > 10_000:  # forget idle clients
+            for key in [k for k, v in self._hits.items() if not v or now - v[-1] > 60.0]:
+                del self._hits[key]
+
+    def release(self) -> None:
+        self.busy = max(0, self.busy - 1)

@@ -1,0 +1,147 @@
+"""Hostile input gets a 4xx with a clear message, never a 500, and bounded work
+(app/limits.py, app/text.py, app/security.py and the schemas that use them)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.context import AppContext
+from app.limits import GradeGate, TooManyRequests
+from app.main import create_app
+from app.security import RedactTokens, redact_path, redact_url
+
+GRADE = {"question": "What is drift?", "reference_answer": "Inputs change versus training.", "answer": "Inputs shift."}
+
+
+def start(client: TestClient, **body: Any) -> Any:
+    return client.post("/api/sessions", json={"track": "mlops", "num_questions": 1, **body})
+
+
+@pytest.mark.parametrize("size", [1_000_000, 10_000_000])
+def test_a_huge_rubric_item_is_refused_at_once(client: TestClient, size: int) -> None:
+    body = {**GRADE, "rubric": ["x" * size]}
+    started = time.perf_counter()
+    r = client.post("/api/grade", json=body)
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 413 and "the limit is 262144 bytes" in r.json()["detail"]
+    assert elapsed < 5  # refused before parsing (the benchmark-grade figure is in the issue note)
+
+
+def test_every_field_of_the_grading_endpoint_is_bounded(client: TestClient) -> None:
+    r = client.post("/api/grade", json={**GRADE, "rubric": ["x" * 600]})
+    assert r.status_code == 422 and "rubric.0" in r.json()["detail"] and "500" in r.json()["detail"]
+    r = client.post("/api/grade", json={**GRADE, "rubric": ["a point"] * 13})
+    assert r.status_code == 422 and "12" in r.json()["detail"]
+    r = client.post("/api/grade", json={**GRADE, "question": "q" * 4001})
+    assert r.status_code == 422 and "4000" in r.json()["detail"]
+
+
+def test_a_chunked_body_over_the_limit_is_refused(client: TestClient) -> None:
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    r = client.post("/api/grade", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"seed": 2**70}, "seed"),
+        ({"seed": 2**31}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"num_questions": "3"}, "num_questions"),
+        ({"num_questions": True}, "num_questions"),
+        ({"candidate_name": "Ada\x00"}, "control characters"),
+        ({"candidate_name": "Ada\ud800"}, "candidate_name"),
+    ],
+)
+def test_bad_session_fields_are_422_not_500(client: TestClient, body: dict[str, Any], words: str) -> None:
+    # Sent as JSON text with ASCII escapes, as a client would send a lone surrogate.
+    raw = json.dumps({"track": "mlops", "num_questions": 1, **body})
+    r = client.post("/api/sessions", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("answer", "fine\ud800", "lone surrogate"),
+        ("answer", "nul\x00", "control characters"),
+        ("idempotency_key", "k\x00", "control characters"),
+        ("turn_id", "t\x00", "control characters"),
+    ],
+)
+def test_bad_answer_fields_are_422_not_500(client: TestClient, field: str, value: str, words: str) -> None:
+    s = start(client).json()
+    body = {"turn_id": s["question"]["turn_id"], "answer": "An answer.", field: value}
+    r = client.post(
+        f"/api/sessions/{s['session_id']}/answers",
+        headers={"Authorization": f"Bearer {s['token']}", "content-type": "application/json"},
+        content=json.dumps(body),
+    )
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+def test_ids_that_cannot_exist_are_not_found(client: TestClient) -> None:
+    assert client.get("/api/sessions/abc%00def", headers={"Authorization": "Bearer x"}).status_code == 404
+    reviewer = {"Authorization": "Bearer reviewer-secret"}
+    assert client.get("/api/review/turns/%00", headers=reviewer).status_code == 404
+
+
+def test_reviewer_inputs(client: TestClient) -> None:
+    non_ascii = {"Authorization": "Bearer caf\u00e9".encode()}
+    assert client.get("/api/review/turns", headers=non_ascii).status_code == 403  # type: ignore[arg-type]
+    reviewer = {"Authorization": "Bearer reviewer-secret"}
+    r = client.get("/api/review/turns", headers=reviewer, params={"limit": -(10**9)})
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
+
+
+def test_grading_is_rate_limited_and_capped_per_client() -> None:
+    gate = GradeGate(per_minute=3, concurrent=2)
+    gate.admit("a")
+    gate.admit("a")
+    with pytest.raises(TooManyRequests, match="busy"):
+        gate.admit("b")  # two gradings run: the third waits its turn elsewhere
+    gate.release()
+    gate.admit("a")
+    gate.release()
+    with pytest.raises(TooManyRequests, match="3 gradings per minute") as info:
+        gate.admit("a")
+    assert 1 <= info.value.retry_after_s <= 61
+    gate.admit("b")  # another client is not held back by the first
+
+
+def test_the_grading_endpoint_answers_429_with_retry_after(ctx: AppContext) -> None:
+    ctx.grade_gate = GradeGate(per_minute=1, concurrent=4)
+    with TestClient(create_app(context=ctx)) as client:
+        assert client.post("/api/grade", json=GRADE).status_code == 200
+        r = client.post("/api/grade", json=GRADE)
+    assert r.status_code == 429 and "per minute" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
+
+
+def test_the_grading_endpoint_can_require_a_token(ctx: AppContext) -> None:
+    from pydantic import SecretStr
+
+    ctx.settings = ctx.settings.model_copy(update={"grade_api_token": SecretStr("grading-secret")})
+    with TestClient(create_app(context=ctx)) as client:
+        assert client.post("/api/grade", json=GRADE).status_code == 401
+        ok = client.post("/api/grade", json=GRADE, headers={"Authorization": "Bearer grading-secret"})
+    assert ok.status_code == 200
+
+
+def test_secrets_stay_out_of_logs_and_the_audit() -> None:
+    assert redact_path("/shared/abc123/export.pdf?x=1") == "/shared/<redacted>/export.pdf?x=1"
+    assert redact_path("/sessions/1?token=s3cret&x=1") == "/sessions/1?token=<redacted>&x=1"
+    assert redact_url("https://user:pw@llm.example:8443/v1") == "https://llm.example:8443/v1"
+    assert redact_url("http://localhost:8080/v1") == "http://localhost:8080/v1"
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', None, None)
+    record.args = ("127.0.0.1:5", "GET", "/shared/tok3n", "1.1", 200)
+    assert RedactTokens().filter(record) and "tok3n" not in record.getMessage()
