@@ -12,7 +12,9 @@ drives them as load testers would, printing figures, never asserting them:
   them); errors, lost and duplicated turns, answers/s against the raw throughput, p50/p95;
 * ``storm``: 50 parallel identical submits of one answer while ``/healthz`` is probed;
 * ``crash``: ``kill -9`` during a burst of 20 candidates, restart, then every session is read
-  back: acknowledged answers lost, sessions left stuck, time until all had a question again.
+  back: acknowledged answers lost, sessions left stuck, time until all had a question again;
+* ``huge``: a 1 MB and a 10 MB rubric item posted to ``/api/grade``: time to the refusal and
+  the server's resident memory before and after.
 
 The client runs on the same cores as the servers (as on a one-machine set-up).
 
@@ -47,7 +49,7 @@ if str(ROOT) not in sys.path:  # run as a script: the repository's tests/ helper
     sys.path.insert(0, str(ROOT))
 
 PG_URL = os.environ.get("MOCKINTERVIEW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SCENARIOS = ("raw", "warm", "load", "storm", "crash")
+SCENARIOS = ("raw", "warm", "load", "storm", "crash", "huge")
 
 
 # ------------------------------------------------------------------------------ machine
@@ -452,6 +454,29 @@ async def crash(work: Path, candidates: int = 20) -> dict[str, Any]:
     }
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def huge(server: Server) -> list[dict[str, float]]:
+    assert server.proc is not None
+    out = []
+    for size in (1_000_000, 10_000_000):
+        body = json.dumps(
+            {"question": "What is drift?", "reference_answer": "Inputs change.", "answer": "x", "rubric": ["x" * size]}
+        )
+        before = rss_mb(server.proc.pid)
+        t = time.perf_counter()
+        r = httpx.post(f"{server.url}/api/grade", content=body, headers={"content-type": "application/json"})
+        elapsed = time.perf_counter() - t
+        out.append({"bytes": size, "status": r.status_code, "s": elapsed, "rss_before_mb": before,
+                    "rss_after_mb": rss_mb(server.proc.pid)})
+    return out
+
+
 # ---------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -548,6 +573,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{c['lost']} lost; {c['cut_off']} requests cut off by the kill; restart {c['restart_s']:.1f} s; "
             f"{c['stuck']} sessions stuck, all moving again {c['recovered_s']:.1f} s after restart"
         )
+    if "huge" in wanted:
+        with servers(1, work=work / "huge") as (server,):
+            rows = huge(server)
+        out["huge"] = rows
+        for row in rows:
+            print(
+                f"huge rubric item, {row['bytes'] / 1e6:.0f} MB: HTTP {row['status']:.0f} in {row['s'] * 1000:.0f} ms; "
+                f"server memory {row['rss_before_mb']:.0f} -> {row['rss_after_mb']:.0f} MB"
+            )
     if args.json:
         print(json.dumps(out, indent=2, default=float))
     shutil.rmtree(work, ignore_errors=True)
