@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     max_answer_chars: int = Field(default=8000, ge=100, le=100_000)
     max_request_bytes: int = Field(default=262_144, ge=16_384, le=16_777_216)
     """Largest request body accepted (413 above it, before anything is parsed)."""
+    metrics: bool = True
+    """Serve Prometheus metrics at ``/metrics`` (turn off where the port is public)."""
     grade_api_token: SecretStr | None = None
     """When set, ``POST /api/grade`` needs it as a Bearer token."""
     grade_rate_per_minute: int = Field(default=60, ge=1, le=100_000)

@@ -114,3 +114,38 @@ class GradeGate:
 
     def release(self) -> None:
         self.busy = max(0, self.busy - 1)
+
+
+class SecurityHeaders:
+    """The pages' security headers on every response (API JSON, ``/docs``, errors) where a
+    route did not set its own: no sniffing, no framing, no referrer leaks, no caching of
+    replies that carry tokens, and for non-HTML bodies a policy that allows nothing."""
+
+    COMMON = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                have = {k.lower() for k, _ in headers}
+                extra = [(k, v) for k, v in self.COMMON if k not in have]
+                if b"cache-control" not in have:
+                    extra.append((b"cache-control", b"no-store"))
+                ctype = dict(headers).get(b"content-type", b"")
+                if b"content-security-policy" not in have and not ctype.startswith(b"text/html"):
+                    extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+                message = {**message, "headers": headers + extra}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -19,7 +19,7 @@ from app.errors import AppError, RateLimited
 from app.grading.routes import router as grading_router
 from app.interview.routes import router as interview_router
 from app.interview.sweeper import Background, Sweeper
-from app.limits import BodyLimit
+from app.limits import BodyLimit, SecurityHeaders
 from app.review.routes import router as review_router
 from app.security import redact_access_log
 from app.web import router as web_router
@@ -81,8 +81,9 @@ def create_app(
     )
     if context is not None:
         app.state.ctx = context
-    limit = (context.settings if context is not None else (settings or get_settings())).max_request_bytes
-    app.add_middleware(BodyLimit, max_bytes=limit)
+    app_settings = context.settings if context is not None else (settings or get_settings())
+    app.add_middleware(BodyLimit, max_bytes=app_settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
     redact_access_log()
 
     @app.exception_handler(AppError)
@@ -116,7 +117,8 @@ def create_app(
         reason = ctx.grader_error or "loading the embedding model"
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
 
-    app.mount("/metrics", make_asgi_app())
+    if app_settings.metrics:
+        app.mount("/metrics", make_asgi_app())
     app.include_router(interview_router)
     app.include_router(grading_router)
     app.include_router(bank_router)

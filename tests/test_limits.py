@@ -145,3 +145,18 @@ def test_secrets_stay_out_of_logs_and_the_audit() -> None:
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', None, None)
     record.args = ("127.0.0.1:5", "GET", "/shared/tok3n", "1.1", 200)
     assert RedactTokens().filter(record) and "tok3n" not in record.getMessage()
+
+
+def test_api_replies_carry_the_security_headers(client: TestClient) -> None:
+    for path in ("/api/questions", "/healthz", "/api/sessions/nope"):
+        r = client.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store" and "default-src 'none'" in r.headers["content-security-policy"]
+    page = client.get("/")
+    assert "default-src 'none'" not in page.headers["content-security-policy"]  # the page's own policy stands
+
+
+def test_metrics_can_be_turned_off(ctx: AppContext) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"metrics": False})
+    with TestClient(create_app(context=ctx)) as client:
+        assert client.get("/metrics/").status_code == 404
