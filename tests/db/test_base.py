@@ -84,3 +84,18 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
         with_lock_retries(db, step)
     assert len(attempts) == 1 and not is_lock_error(info.value)
     engine.dispose()
+
+
+def test_times_come_back_with_their_time_zone(db: Session) -> None:
+    """SQLite keeps no time zone: every stored moment is read back as UTC, as on PostgreSQL."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from app.interview.models import Candidate
+
+    moment = datetime(2026, 12, 2, 3, 0, tzinfo=timezone(timedelta(hours=2)))
+    candidate = Candidate(token_hash="t" * 64, created_at=moment)
+    db.add(candidate)
+    db.flush()
+    db.expire(candidate)
+    assert candidate.created_at == moment and candidate.created_at.tzinfo is not None
+    assert candidate.created_at.utcoffset() == timedelta(0) and candidate.created_at.astimezone(UTC).hour == 1
