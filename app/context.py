@@ -60,13 +60,11 @@ class AppContext:
             if preload:
                 started = time.perf_counter()
                 # On the grader's own thread, which every later grading uses too.
-                run = grader.batcher.executor.submit if grader.batcher is not None else None
                 inputs = self.interviews.bank_inputs()
-                held = (
-                    run(grader.embedding.preload, inputs).result()
-                    if run is not None
-                    else grader.embedding.preload(inputs)
-                )
+                if grader.batcher is not None:
+                    held = grader.batcher.executor.submit(grader.embedding.preload, inputs).result()
+                else:
+                    held = grader.embedding.preload(inputs)
                 log.info("bank embeddings ready: %d texts in %.1f s", held, time.perf_counter() - started)
                 # The bank's embeddings are many long-lived objects: move them out of the
                 # collector's way, or its first full pass stalls a candidate's answer.

@@ -333,21 +333,34 @@ class InterviewService:
         return recorded
 
     async def _grade_and_advance(self, db: Session, session: InterviewSession, turn: Turn) -> Answered:
+        graded, next_turn, timings = await self._grade_and_settle(db, session, turn, grade=True)
+        return Answered(turn, graded.result, next_turn, timings=timings)
+
+    async def _grade_and_settle(
+        self, db: Session, session: InterviewSession, turn: Turn, *, grade: bool, bounded: bool = True
+    ) -> tuple[_Graded, Turn | None, dict[str, float]]:
+        """Grade ``turn`` (if ``grade``; else keep its stored grading) and settle it
+        (:meth:`_settle`), marked in flight in this process meanwhile. A judge verdict that
+        missed the deadline is stored in the background when it comes. Also returns the
+        seconds each step took."""
         runtime = self.runtime
         if runtime is not None:
             runtime.begin(turn.id)
         try:
             started = time.perf_counter()
-            graded = await self._grade(session, turn, bounded=runtime is not None)
+            if grade:
+                graded, fresh = await self._grade(session, turn, bounded=bounded and runtime is not None), True
+            else:
+                graded, fresh = _Graded(self.grading_of(turn)), False
             grading_done = time.perf_counter()
-            next_turn = await in_thread_retrying(db, self._settle, session, turn, graded, True)
+            next_turn = await in_thread_retrying(db, self._settle, session, turn, graded, fresh)
         finally:
             if runtime is not None:
                 runtime.end(turn.id)
         if graded.late is not None and runtime is not None:
             runtime.spawn(self._finish_late(turn.id, graded.late), name=f"late-judge-{turn.id}")
         timings = {"grade": grading_done - started, "settle": time.perf_counter() - grading_done}
-        return Answered(turn, graded.result, next_turn, timings=timings)
+        return graded, next_turn, timings
 
     async def _grade(self, session: InterviewSession, turn: Turn, *, bounded: bool) -> _Graded:
         """Grade ``turn``'s answer; never raises (a failure leaves it ``ungraded``)."""
@@ -448,15 +461,8 @@ class InterviewService:
                 kind = "judge_pending"
             else:
                 kind = "stuck"
-            runtime.begin(turn_id)
-            try:
-                if kind != "stuck" or regrade:
-                    graded, fresh = await self._grade(session, turn, bounded=False), True
-                else:
-                    graded, fresh = _Graded(self.grading_of(turn)), False
-                await in_thread_retrying(db, self._settle_and_commit, session, turn, graded, fresh)
-            finally:
-                runtime.end(turn_id)
+            await self._grade_and_settle(db, session, turn, grade=kind != "stuck" or regrade, bounded=False)
+            await finish_in_thread(db.commit)
             return kind, turn.grading_status != "ungraded"
 
     def _load_claimed(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn] | None:
@@ -467,12 +473,6 @@ class InterviewService:
             self._reload_turns(db, session)
         db.commit()
         return (session, turn) if session is not None and turn is not None else None
-
-    def _settle_and_commit(
-        self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool
-    ) -> None:
-        self._settle(db, session, turn, graded, fresh)
-        db.commit()
 
     # ------------------------------------------------------------------ retries and recovery
     async def _replayed(self, db: Session, session: InterviewSession, turn: Turn) -> Answered:
@@ -540,20 +540,8 @@ class InterviewService:
         if not claimed:
             return self.current_turn(session)
         turn = self._turn_for(session, last.id)
-        if self.runtime is not None:
-            self.runtime.begin(turn.id)
-        try:
-            if turn.status == "answered" and turn.grading_status == "ungraded":
-                graded = await self._grade(session, turn, bounded=self.runtime is not None)
-                fresh = True
-            else:
-                graded, fresh = _Graded(self.grading_of(turn)), False
-            next_turn = await in_thread_retrying(db, self._settle, session, turn, graded, fresh)
-        finally:
-            if self.runtime is not None:
-                self.runtime.end(turn.id)
-        if graded.late is not None and self.runtime is not None:
-            self.runtime.spawn(self._finish_late(turn.id, graded.late), name=f"late-judge-{turn.id}")
+        needs_grading = turn.status == "answered" and turn.grading_status == "ungraded"
+        _, next_turn, _ = await self._grade_and_settle(db, session, turn, grade=needs_grading)
         return next_turn
 
     def _claim_stuck(self, db: Session, session: InterviewSession, turn_id: str) -> bool:

@@ -52,11 +52,10 @@ def claimable(service: InterviewService, *, with_judge: bool, include_all: bool 
     now = utcnow()
     lease = timedelta(seconds=settings.judge_deadline_s + settings.answer_lease_s)
     later = aliased(Turn)
-    asked = aliased(Turn)
+    # An answered turn with no turn after it, in an active session: nothing is asked.
     stuck = and_(
         InterviewSession.status == "active",
         ~exists(select(later.id).where(later.session_id == Turn.session_id, later.position > Turn.position)),
-        ~exists(select(asked.id).where(asked.session_id == Turn.session_id, asked.status == "asked")),
     )
     needs = or_(
         Turn.grading_status == "ungraded",
@@ -176,11 +175,11 @@ class Background:
             instances.unregister(db, self.runtime.instance_id)
             db.commit()
 
-    async def start(self, sweeper: Sweeper | None = None) -> None:
+    async def start(self) -> None:
+        """Register this process and start its heartbeat (the sweeper joins once there is a
+        grader: :meth:`add_sweeper`)."""
         await in_thread(self._register)
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
-        if sweeper is not None and self.interval > 0:
-            self._tasks.append(asyncio.create_task(self._sweep(sweeper), name="sweeper"))
 
     def add_sweeper(self, sweeper: Sweeper) -> None:
         if self.interval > 0:

@@ -350,7 +350,7 @@ async def continue_session(
 ) -> Response:
     """Move on a session whose last answer was kept but whose next question was never asked
     (the server stopped while grading): the same recovery every read of the session does."""
-    if interviews.is_stuck(session) and await interviews.resume(db, session) is None and interviews.is_stuck(session):
+    if await interviews.resume(db, session) is None and interviews.is_stuck(session):
         raise Conflict("your last answer is still being graded; wait a moment and reload")
     return see_other(f"/sessions/{session.id}")
 
