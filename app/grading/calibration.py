@@ -75,7 +75,8 @@ class _Tree:
         while self.left[node] != -1:
             node = (
                 self.left[node]
-                if x[self.feature[node]] <= self.threshold[node]
+                # scikit-learn compares features cast to float32 with float64 thresholds
+                if float(np.float32(x[self.feature[node]])) <= self.threshold[node]
                 else self.right[node]
             )
         return self.value[node]
