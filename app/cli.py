@@ -362,7 +362,10 @@ def interview(
 def eval_cmd(
     target: Annotated[
         str,
-        typer.Argument(help="gold (the rubric regression evals), semeval or mohler (real human labels), or shadow."),
+        typer.Argument(
+            help="gold (the rubric regression evals), semeval or mohler (real human labels), injection "
+            "(disguised injections and honest answers about them), or shadow."
+        ),
     ] = "gold",
     dataset: Annotated[
         Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")
@@ -392,6 +395,24 @@ def eval_cmd(
         except DataMissing as exc:
             raise fail(f"{exc} (pass --data DIR)") from None
         raise typer.Exit(code=code)
+    if target == "injection":
+        from evals.cli import _embedding
+        from evals.injection import run as run_injection
+        from evals.runner import load_thresholds
+
+        ctx = _context()
+        limits = {} if no_gate else load_thresholds().get("injection", {})
+        with cli_errors():
+            code = run_injection(
+                ctx.settings,
+                _embedding(ctx.settings),
+                ctx.bank,
+                limits,
+                console,
+                as_json=as_json,
+                progress=lambda msg: console.print(msg, style="dim"),
+            )
+        raise typer.Exit(code=code)
     if target == "shadow":
         from evals.shadow import shadow_agreement
 
@@ -401,7 +422,7 @@ def eval_cmd(
         typer.echo(json.dumps(figures, indent=2))
         return
     if target != "gold":
-        raise fail(f"unknown evaluation {target!r}; choose gold, semeval, mohler or shadow")
+        raise fail(f"unknown evaluation {target!r}; choose gold, semeval, mohler, injection or shadow")
     if split not in ("all", "train", "test"):
         raise fail("--split must be all, train or test")
     from evals.cli import run_gold

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+MIN_TOKEN_CHARS = 16
+"""Shortest reviewer or grading token accepted at start-up."""
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MOCKINTERVIEW_",
@@ -60,7 +63,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("MOCKINTERVIEW_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
     )
-    judge_prompt_version: str = "v2"
+    judge_prompt_version: str = "v3"
     judge_timeout_s: float = Field(default=30.0, gt=0)
     """Timeout of one judge call (each retry gets its own)."""
     judge_deadline_s: float = Field(default=20.0, gt=0, le=600)
@@ -80,6 +83,11 @@ class Settings(BaseSettings):
     shadow_prompt_version: str = ""
 
     reviewer_token: SecretStr | None = None
+    """Bearer token of the reviewer API and the console's sign-in (at least 16 characters)."""
+    reviewer_session_hours: float = Field(default=12.0, gt=0, le=24 * 14)
+    """How long a console sign-in lasts: the cookie is signed with its issue time and refused after."""
+    reviewer_signin_attempts: int = Field(default=10, ge=1, le=10_000)
+    """Failed sign-ins allowed per client in any 15 minutes (then 429 until the window moves)."""
     max_answer_chars: int = Field(default=8000, ge=100, le=100_000)
     max_request_bytes: int = Field(default=262_144, ge=16_384, le=16_777_216)
     """Largest request body accepted (413 above it, before anything is parsed)."""
@@ -123,6 +131,16 @@ class Settings(BaseSettings):
         missing = [str(p) for p in value if not p.is_dir()]
         if missing:
             raise ValueError(f"bank folder(s) not found: {', '.join(missing)}")
+        return value
+
+    @field_validator("reviewer_token", "grade_api_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (a short token can be guessed); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
         return value
 
     @field_validator("database_url")

@@ -37,7 +37,9 @@ def pytest_report_header() -> str:
 @pytest.fixture(scope="session")
 def test_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = tmp_path_factory.mktemp("data")
-    return Settings(_env_file=None, data_dir=data, database_url="", judge_model="", reviewer_token="reviewer-secret")  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=data, database_url="", judge_model="", reviewer_token="reviewer-secret-token"
+    )
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

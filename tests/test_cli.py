@@ -28,6 +28,8 @@ def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("MOCKINTERVIEW_MAX_ANSWER_CHARS", "lots", "max_answer_chars"),
         ("MOCKINTERVIEW_DATABASE_URL", "not a url", "database_url"),
         ("MOCKINTERVIEW_JUDGE_MODEL", "gpt-x", "neither OPENAI_API_KEY nor OPENAI_BASE_URL"),
+        ("MOCKINTERVIEW_REVIEWER_TOKEN", "short", "at least 16 characters"),
+        ("MOCKINTERVIEW_GRADE_API_TOKEN", "0123456789", "at least 16 characters"),
     ],
 )
 def test_bad_settings_stop_with_a_clear_message(

@@ -92,14 +92,14 @@ def test_bad_answer_fields_are_422_not_500(client: TestClient, field: str, value
 
 def test_ids_that_cannot_exist_are_not_found(client: TestClient) -> None:
     assert client.get("/api/sessions/abc%00def", headers={"Authorization": "Bearer x"}).status_code == 404
-    reviewer = {"Authorization": "Bearer reviewer-secret"}
+    reviewer = {"Authorization": "Bearer reviewer-secret-token"}
     assert client.get("/api/review/turns/%00", headers=reviewer).status_code == 404
 
 
 def test_reviewer_inputs(client: TestClient) -> None:
     non_ascii = {"Authorization": "Bearer caf\u00e9".encode()}
     assert client.get("/api/review/turns", headers=non_ascii).status_code == 403  # type: ignore[arg-type]
-    reviewer = {"Authorization": "Bearer reviewer-secret"}
+    reviewer = {"Authorization": "Bearer reviewer-secret-token"}
     r = client.get("/api/review/turns", headers=reviewer, params={"limit": -(10**9)})
     assert r.status_code == 422 and "limit" in r.json()["detail"]
 
@@ -130,10 +130,10 @@ def test_the_grading_endpoint_answers_429_with_retry_after(ctx: AppContext) -> N
 def test_the_grading_endpoint_can_require_a_token(ctx: AppContext) -> None:
     from pydantic import SecretStr
 
-    ctx.settings = ctx.settings.model_copy(update={"grade_api_token": SecretStr("grading-secret")})
+    ctx.settings = ctx.settings.model_copy(update={"grade_api_token": SecretStr("grading-secret-token")})
     with TestClient(create_app(context=ctx)) as client:
         assert client.post("/api/grade", json=GRADE).status_code == 401
-        ok = client.post("/api/grade", json=GRADE, headers={"Authorization": "Bearer grading-secret"})
+        ok = client.post("/api/grade", json=GRADE, headers={"Authorization": "Bearer grading-secret-token"})
     assert ok.status_code == 200
 
 

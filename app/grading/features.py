@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.grading.embedding import TokenEmbeddings
-from app.grading.injection import split_sentences, strip_injection
+from app.grading.injection import screen, split_sentences
 from app.grading.rubric import derive_points
 from app.grading.schemas import GradeInput, RubricPoint
 from app.grading.triage import (
@@ -156,10 +156,25 @@ def drop_question_echo(answer: str, question: str) -> str:
     return " ".join(kept)
 
 
+def drop_off_topic(answer: str, item: GradeInput) -> str:
+    """``answer`` without the sentences that share no content word with the question, the
+    reference or the rubric. Used on answers that tried to instruct the grader, whose
+    pleasantries and pleas ("Many thanks in advance, it means a lot.") are what remains of the
+    message once the instruction is gone, and must not change the score either way."""
+    topic = " ".join([item.question, item.reference_answer, *(p.text for p in item.rubric)])
+    vocabulary = set(content_words(topic))
+    sentences = split_sentences(answer)
+    kept = [s for s in sentences if vocabulary.intersection(content_words(s))]
+    return " ".join(kept) if kept and len(kept) < len(sentences) else answer
+
+
 def prepare(item: GradeInput) -> Prepared:
-    """Clean and split one item: instructions to the grader and sentences that only repeat
-    the question are dropped before anything is scored."""
-    answer = strip_injection(item.answer or "").strip()
+    """Clean and split one item: instructions to the grader (with what remains of their
+    message) and sentences that only repeat the question are dropped before anything is scored."""
+    screening = screen(item.answer or "")
+    answer = screening.graded.strip()
+    if screening.flagged:
+        answer = drop_off_topic(answer, item)
     answer = drop_question_echo(answer, item.question)
     points = list(item.rubric) or derive_points(item.reference_answer)
     if is_non_answer(answer, item.question):

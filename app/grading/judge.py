@@ -3,8 +3,9 @@
 Only ``app/grading/judge*`` modules talk to the LLM. What this module guarantees:
 
 * the candidate's answer reaches the model fenced as untrusted data, with sentences that try to
-  instruct the grader removed first (so injected text can never raise the judge's score) and
-  fence-like tags neutralised;
+  normalised and screened first (:mod:`app.grading.injection`): instructions to the grader are
+  replaced by a marker, so injected text can never raise the judge's score, fence-like tags are
+  neutralised, and the prompt tells the judge what the screening found;
 * the reply is requested as strict JSON schema output, falling back to ``json_object`` (first
   with the schema attached, which llama.cpp-style servers enforce as a grammar, then bare) and
   then to plain text when the server rejects that (remembered per :class:`Judge`), and parsed
@@ -39,7 +40,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from app.config import Settings
-from app.grading.injection import injection_sentences, looks_like_injection, strip_injection
+from app.grading.injection import Screening, screen
 from app.grading.judge_cache import CACHE_FILE, CachedReply, CacheMode, JudgeCache, cache_key
 from app.grading.judge_parse import (
     FlaggedVerdict,
@@ -81,31 +82,11 @@ def neutralise_tags(text: str) -> str:
     return _FENCE_TAG_RE.sub(lambda m: f"\u2039{m.group(1)}{m.group(2)}\u203a", text)
 
 
-def remove_injection(answer: str) -> tuple[str, list[str]]:
-    """``answer`` without the sentences that try to instruct the grader, and those sentences.
-
-    Like :func:`strip_injection` (same sentences go), but the rest keeps its layout (line breaks,
-    code indentation) instead of being re-joined with spaces. Falls back to ``strip_injection``
-    if removing in place left anything that still looks like an injection.
-    """
-    removed = injection_sentences(answer)
-    if not removed:
-        return answer, []
-    text = answer
-    for sentence in removed:
-        text = re.sub(re.escape(sentence) + r"[ \t]*", "", text, count=1)
-    text = _EXTRA_BLANK_LINES_RE.sub("\n\n", _BLANKED_LINE_RE.sub("\n", text)).strip()
-    if looks_like_injection(text):
-        text = strip_injection(answer)
-        while looks_like_injection(text):  # joining can bring fragments together
-            text = strip_injection(text)
-    return text, removed
-
-
-def prepare_answer(answer: str) -> tuple[str, list[str]]:
-    """The answer text the judge sees (injection removed, fence tags neutralised), and what went."""
-    text, removed = remove_injection(answer)
-    return neutralise_tags(text), removed
+def prepare_answer(answer: str) -> tuple[str, Screening]:
+    """The answer text the judge sees and its screening: normalised, each instruction to the
+    grader replaced by a visible marker, fence-like tags neutralised."""
+    screening = screen(answer)
+    return neutralise_tags(screening.marked), screening
 
 
 def _sha_files(folder: Path) -> str:
@@ -322,12 +303,13 @@ class Judge:
 
     def render_messages(self, inp: GradeInput, answer: str | None = None) -> list[dict[str, str]]:
         """The chat messages for judging ``inp`` (``answer``: the already-prepared answer)."""
-        seen = prepare_answer(inp.answer)[0] if answer is None else answer
+        prepared, screening = prepare_answer(inp.answer)
         values = {
             "question": inp.question,
             "reference_answer": inp.reference_answer,
             "rubric": self._rubric_vars(inp),
-            "answer": seen,
+            "answer": prepared if answer is None else answer,
+            "screening": screening.summary(),
         }
         return self._messages(self._prompt.system.render(**values).strip(), self._prompt.user.render(**values).strip())
 
@@ -572,7 +554,7 @@ class Judge:
         content: str | None,
         inp: GradeInput,
         seen: str,
-        removed: list[str],
+        screening: Screening,
         *,
         cached: bool,
         calls: int,
@@ -597,16 +579,16 @@ class Judge:
                 report.score_adjustment,
             )
         updates: dict[str, Any] = {"cached": cached}
-        if removed:
+        if screening.flagged:
             updates["injection_attempt"] = True
         verdict = verdict.model_copy(update=updates)
         return JudgeOutcome(verdict=verdict, status="ok", calls=calls)
 
-    def _nothing_to_grade(self, inp: GradeInput, removed: list[str]) -> JudgeOutcome:
+    def _nothing_to_grade(self, inp: GradeInput, screening: Screening) -> JudgeOutcome:
         """An answer that is empty once injection sentences are gone: 0, without a model call."""
         reason = (
             "The answer consisted only of instructions to the grader; nothing was left to grade."
-            if removed
+            if screening.flagged
             else "The answer is empty."
         )
         verdict = FlaggedVerdict(
@@ -616,15 +598,15 @@ class Judge:
             gaps=[p.text for p in inp.rubric],
             prompt_version=self.prompt_version,
             model=self.model,
-            injection_attempt=bool(removed),
+            injection_attempt=screening.flagged,
         )
         return JudgeOutcome(verdict=verdict, status="ok", calls=0)
 
     async def judge(self, inp: GradeInput) -> JudgeOutcome:
         """Grade one answer: ``ok`` with a verdict, ``parse_error`` or ``unavailable``."""
-        seen, removed = prepare_answer(inp.answer)
-        if not seen.strip():
-            return self._nothing_to_grade(inp, removed)
+        seen, screening = prepare_answer(inp.answer)
+        if not screening.text.strip():
+            return self._nothing_to_grade(inp, screening)
         key = self.cache_key(inp)
         messages = self.render_messages(inp, seen)
 
@@ -633,7 +615,7 @@ class Judge:
             hit = self._cache.get(key)
             lookup_ms = round((time.perf_counter() - started) * 1000, 2)
             if hit is not None:
-                outcome = self._outcome_from_content(hit.content, inp, seen, removed, cached=True, calls=0)
+                outcome = self._outcome_from_content(hit.content, inp, seen, screening, cached=True, calls=0)
                 await self._emit(
                     self._record(
                         "judge",
@@ -678,7 +660,7 @@ class Judge:
             if reply.content is None:
                 outcome = JudgeOutcome(status="parse_error", error=reply.note, calls=calls)
             else:
-                outcome = self._outcome_from_content(reply.content, inp, seen, removed, cached=False, calls=calls)
+                outcome = self._outcome_from_content(reply.content, inp, seen, screening, cached=False, calls=calls)
             ok = outcome.status == "ok"
             await self._settle("judge", key, inp.question_id, reply, outcome.status, outcome.error, store=ok)
             if ok:

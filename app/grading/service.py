@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.grading.claims import MSG_KEYWORD_LIST
-from app.grading.injection import looks_like_injection
+from app.grading.injection import screen
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
     EmbeddingEvidence,
@@ -58,6 +58,10 @@ MSG_JUDGE_LATE = (
 )
 MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
 INJECTION_PENALTY = 0.3
+MSG_INJECTION = (
+    "Part of the answer spoke to the grader instead of answering the question; it was set aside, "
+    "earned nothing, and the turn is flagged for a reviewer."
+)
 MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
 MSG_UNCLEAR = (
     "{n} rubric point{s} could not be confirmed from the embedding evidence (shown as not "
@@ -183,7 +187,9 @@ class Grader:
         verdict = outcome.verdict if outcome is not None and outcome.status == "ok" else None
         points = [p.model_copy() for p in evidence.points]
         flags: list[str] = []
-        if looks_like_injection(inp.answer) or (verdict is not None and verdict.injection_attempt):
+        screened = screen(inp.answer).flagged
+        judge_saw_injection = verdict is not None and verdict.injection_attempt and not screened
+        if screened or judge_saw_injection:
             flags.append("suspected_injection")
         if outcome is not None and verdict is None:
             flags.append(f"judge_{outcome.status}")
@@ -207,12 +213,16 @@ class Grader:
         else:
             score = round_score(evidence.score)
 
-        if "suspected_injection" in flags:
+        if screened:
             # The instruction was removed before scoring; on top of that, an attempt to steer the
             # grader costs a little, so it can never pay off through a quirk of the features.
             score = round_score(score - INJECTION_PENALTY)
+        elif judge_saw_injection:
+            # The judge reports an attempt the screening missed: its reading may have been swayed,
+            # so it can lower the score but not raise it above the embedding evidence.
+            score = min(score, round_score(evidence.score))
         score, applied = _apply_caps(score, evidence.caps, points)
-        notes = [CAP_MESSAGES[c] for c in applied]
+        notes = [CAP_MESSAGES[c] for c in applied] + ([MSG_INJECTION] if screened else [])
         unclear = [p for p in points if p.verdict is Verdict.unclear]
         if unclear:
             notes.append(MSG_UNCLEAR.format(n=len(unclear), s="" if len(unclear) == 1 else "s"))

@@ -58,7 +58,7 @@ async def test_hybrid_blends_and_explains(judge_settings: Settings, grader: Grad
     assert points["noise"].judge_verdict is Verdict.covered
     assert points["noise"].evidence and points["noise"].evidence in make_input().answer
     assert result.improvement.startswith("Mention early stopping")
-    assert result.versions is not None and result.versions.prompt == "v2"
+    assert result.versions is not None and result.versions.prompt == "v3"
 
 
 @respx.mock
@@ -101,6 +101,23 @@ async def test_injection_never_raises_the_hybrid_score(judge_settings: Settings,
     assert injected.score is not None and clean.score is not None
     assert injected.score <= clean.score
     assert "suspected_injection" in injected.flags and "suspected_injection" not in clean.flags
+
+
+@respx.mock
+async def test_an_attempt_only_the_judge_saw_cannot_lift_the_score_above_the_evidence(
+    judge_settings: Settings, grader: Grader
+) -> None:
+    reply = completion(json.dumps(verdict_payload(score=5.0, injection_attempt=True)))
+    respx.post(BASE_URL + CHAT).mock(return_value=reply)
+    result = await hybrid(judge_settings, grader).grade(make_input())
+    assert result.embedding_score is not None and result.score is not None
+    assert result.score <= result.embedding_score
+    assert "suspected_injection" in result.flags
+
+
+async def test_a_flagged_answer_says_why_to_the_candidate(grader: Grader) -> None:
+    result = await grader.grade(make_input(answer=make_input().answer + " " + INJECTION))
+    assert "spoke to the grader" in result.status_message
 
 
 async def test_non_answer_scores_zero_without_a_model_call(judge_settings: Settings, grader: Grader) -> None:

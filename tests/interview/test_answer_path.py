@@ -410,7 +410,7 @@ async def test_the_reviewer_regrades_with_the_judge_on_a_live_server(judged: Liv
     _, r = await answer_first(judged, bank, seed=43)
     assert r.status_code == 200
     turn_id = r.json()["turn_id"]
-    reviewer = {"Authorization": "Bearer reviewer-secret"}  # tests/conftest.py's test_settings
+    reviewer = {"Authorization": "Bearer reviewer-secret-token"}  # tests/conftest.py's test_settings
     async with httpx.AsyncClient(base_url=judged.url, timeout=60) as client:
         for _ in range(3):
             regraded = await client.post(f"/api/review/turns/{turn_id}/regrade", headers=reviewer)

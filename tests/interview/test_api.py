@@ -236,7 +236,7 @@ def test_answer_kept_as_ungraded_when_grading_raises(
     assert "model exploded" in (turn.grading_error or "")
 
     monkeypatch.undo()
-    r = client.post(f"/api/review/turns/{q['turn_id']}/regrade", headers=auth("reviewer-secret"))
+    r = client.post(f"/api/review/turns/{q['turn_id']}/regrade", headers=auth("reviewer-secret-token"))
     assert r.status_code == 200 and r.json()["score"] is not None
     db.expire_all()
     assert db.get(Turn, q["turn_id"]).grading_status == "embedding_only"  # type: ignore[union-attr]

@@ -22,7 +22,7 @@ from app.interview.models import Turn
 from app.main import create_app
 from tests.grading.test_judge import BASE_URL, CHAT, completion, verdict_payload
 
-REVIEWER = {"Authorization": "Bearer reviewer-secret"}
+REVIEWER = {"Authorization": "Bearer reviewer-secret-token"}
 
 
 def answered_turn(client: TestClient, bank: Bank, answer: str | None = None) -> tuple[str, dict[str, str]]:
@@ -99,7 +99,7 @@ def test_audit_trail_of_judge_calls(
     assert calls[0]["prompt_tokens"] == 321 and calls[0]["latency_ms"] >= 0
     assert "candidate_answer" in json.dumps(calls[0]["request"])
     rows = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id)).all()
-    assert len(rows) == 1 and rows[0].prompt_version == "v2"
+    assert len(rows) == 1 and rows[0].prompt_version == "v3"
 
 
 @pytest.mark.parametrize("path", ["/api/review/turns", "/api/review/turns/x"])

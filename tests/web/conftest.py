@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REVIEWER_TOKEN = "reviewer-secret"  # what tests/conftest.py's test_settings sets
+REVIEWER_TOKEN = "reviewer-secret-token"  # what tests/conftest.py's test_settings sets
 START = {"track": "mlops", "topics": ["deployment"], "difficulty": "medium", "num_questions": "2", "mode": "practice"}
 
 
