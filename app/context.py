@@ -23,10 +23,12 @@ from app.grading.embedding_grader import EmbeddingGrader
 from app.grading.service import Grader
 from app.interview.runtime import AnswerRuntime
 from app.interview.service import InterviewService
-from app.limits import GradeGate
+from app.limits import GradeGate, SlidingWindow
 
 log = logging.getLogger(__name__)
 
+
+SIGNIN_WINDOW_S = 15 * 60
 
 @dataclass
 class AppContext:
@@ -42,11 +44,14 @@ class AppContext:
     """This process's id, its answers in flight and its background work."""
 
     grade_gate: GradeGate = field(init=False)
+    signin_failures: SlidingWindow = field(init=False)
+    """Failed reviewer sign-ins per client (the console's brute-force brake)."""
     """Admission of the stateless grading endpoint (rate and concurrency limits)."""
 
     def __post_init__(self) -> None:
         self.runtime = AnswerRuntime(self.session_factory)
         self.grade_gate = GradeGate(self.settings.grade_rate_per_minute, self.settings.grade_concurrency)
+        self.signin_failures = SlidingWindow(self.settings.reviewer_signin_attempts, SIGNIN_WINDOW_S)
 
     @property
     def interviews(self) -> InterviewService:

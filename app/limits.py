@@ -85,6 +85,32 @@ class TooManyRequests(Exception):
         self.retry_after_s = retry_after_s
 
 
+class SlidingWindow:
+    """At most ``limit`` events per key in any ``window_s`` seconds (event loop only)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._hits: dict[str, deque[float]] = {}
+
+    def wait_s(self, key: str) -> int:
+        """0 when ``key`` may go on now, else the seconds until it may."""
+        now = time.monotonic()
+        hits = self._hits.get(key)
+        if hits is None:
+            return 0
+        while hits and now - hits[0] > self.window_s:
+            hits.popleft()
+        return int(self.window_s - (now - hits[0])) + 1 if len(hits) >= self.limit else 0
+
+    def hit(self, key: str) -> None:
+        now = time.monotonic()
+        self._hits.setdefault(key, deque()).append(now)
+        if len(self._hits) > 10_000:  # forget idle clients
+            for k in [k for k, v in self._hits.items() if not v or now - v[-1] > self.window_s]:
+                del self._hits[k]
+
+
 class GradeGate:
     """Admission for the stateless grading endpoint, so one client cannot starve candidates:
     at most ``per_minute`` requests per client in any 60 s, and at most ``concurrent`` gradings
@@ -94,23 +120,16 @@ class GradeGate:
         self.per_minute = per_minute
         self.concurrent = concurrent
         self.busy = 0
-        self._hits: dict[str, deque[float]] = {}
+        self._window = SlidingWindow(per_minute, 60.0)
 
     def admit(self, client: str) -> None:
-        now = time.monotonic()
-        hits = self._hits.setdefault(client, deque())
-        while hits and now - hits[0] > 60.0:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            wait = int(60.0 - (now - hits[0])) + 1
+        wait = self._window.wait_s(client)
+        if wait:
             raise TooManyRequests(f"rate limit: {self.per_minute} gradings per minute per client", wait)
         if self.busy >= self.concurrent:
             raise TooManyRequests(f"the grader is busy ({self.concurrent} gradings at once); retry shortly", 1)
-        hits.append(now)
+        self._window.hit(client)
         self.busy += 1
-        if len(self._hits) > 10_000:  # forget idle clients
-            for key in [k for k, v in self._hits.items() if not v or now - v[-1] > 60.0]:
-                del self._hits[key]
 
     def release(self) -> None:
         self.busy = max(0, self.busy - 1)

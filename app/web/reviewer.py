@@ -1,8 +1,10 @@
 """The reviewer console (``/review``): flagged and unscored answers, transcripts with the
 grader's parts and its LLM audit trail, score overrides, and their export to the eval gold set.
 
-A browser signs in once with the reviewer token (kept as a derived value in an HttpOnly,
-SameSite=Strict cookie scoped to ``/review``); scripts send the token as a Bearer header.
+A browser signs in with the reviewer token (failed attempts are rate-limited per client); the
+cookie it gets is HttpOnly, SameSite=Strict, scoped to ``/review``, signed with the token and
+its issue time, and refused after ``reviewer_session_hours``. Scripts send the token as a Bearer
+header.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from app.db.base import begin_write
-from app.deps import BearerDep, SessionDep, SettingsDep, require_reviewer
+from app.deps import BearerDep, ContextDep, SessionDep, SettingsDep, require_reviewer
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.interview.models import InterviewSession, Turn
 from app.review import service
@@ -24,7 +26,13 @@ from app.review.console import Filters, known_topics, latest_overrides, override
 from app.review.export import gold_lines
 from app.review.schemas import OverrideIn
 from app.web.common import LoginRequired, WebRoute, render, see_other
-from app.web.security import REVIEWER_COOKIE, REVIEWER_COOKIE_MAX_AGE, CsrfChecked, reviewer_cookie_value, set_cookie
+from app.web.security import (
+    REVIEWER_COOKIE,
+    CsrfChecked,
+    reviewer_cookie_valid,
+    reviewer_cookie_value,
+    set_cookie,
+)
 
 router = APIRouter(prefix="/review", route_class=WebRoute, include_in_schema=False)
 
@@ -36,9 +44,7 @@ def web_reviewer(request: Request, credentials: BearerDep, settings: SettingsDep
         raise Forbidden(DISABLED)
     if credentials is not None:
         return require_reviewer(credentials, settings)
-    expected = reviewer_cookie_value(settings)
-    cookie = request.cookies.get(REVIEWER_COOKIE, "")
-    if expected and cookie and hmac.compare_digest(cookie.encode(), expected.encode()):
+    if reviewer_cookie_valid(settings, request.cookies.get(REVIEWER_COOKIE, "")):
         return "reviewer"
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise LoginRequired(target if request.method == "GET" else "/review")
@@ -63,24 +69,34 @@ def login_page(request: Request, settings: SettingsDep, next: str = "/review") -
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     _: CsrfChecked,
     settings: SettingsDep,
+    ctx: ContextDep,
     token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/review",
 ) -> Response:
     expected = settings.reviewer_token
     if expected is None:
         raise Forbidden(DISABLED)
+    client = request.client.host if request.client else "unknown"
+    wait = ctx.signin_failures.wait_s(client)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        error = f"Too many failed sign-ins from this address; try again in about {minutes} minute(s)."
+        context = {"title": "Reviewer sign-in", "next": _safe_next(next), "error": error}
+        refused = render(request, "review/login.html", context, status_code=429)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     if not token or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        ctx.signin_failures.hit(client)
         context = {"title": "Reviewer sign-in", "next": _safe_next(next), "error": "That is not the reviewer token."}
         return render(request, "review/login.html", context, status_code=403)
     response = see_other(_safe_next(next))
     value = reviewer_cookie_value(settings) or ""
-    set_cookie(
-        response, request, REVIEWER_COOKIE, value, max_age=REVIEWER_COOKIE_MAX_AGE, path="/review", samesite="strict"
-    )
+    max_age = int(settings.reviewer_session_hours * 3600)
+    set_cookie(response, request, REVIEWER_COOKIE, value, max_age=max_age, path="/review", samesite="strict")
     return response
 
 

@@ -10,13 +10,13 @@ refused outright.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from starlette.responses import Response
 
 from app.config import Settings
@@ -31,7 +31,6 @@ SESSION_COOKIE_PREFIX = "mi_session_"
 
 SESSION_COOKIE_MAX_AGE = 60 * 60 * 24 * 90
 CANDIDATE_COOKIE_MAX_AGE = 60 * 60 * 24 * 365
-REVIEWER_COOKIE_MAX_AGE = 60 * 60 * 12
 
 CSRF_FAILED = "This form has expired or did not come from this site (CSRF check failed). Reload the page and try again."
 
@@ -126,13 +125,29 @@ CsrfChecked = Annotated[None, Depends(check_csrf)]
 
 
 # -------------------------------------------------------------------------------- reviewer
-def reviewer_cookie_value(settings: Settings) -> str | None:
-    """What the reviewer cookie holds: derived from (never equal to) the reviewer token, so a
-    leaked cookie does not give away the API token, and rotating the token logs everyone out."""
+def _reviewer_signer(settings: Settings) -> TimestampSigner | None:
     if settings.reviewer_token is None:
         return None
-    key = settings.reviewer_token.get_secret_value().encode()
-    return hmac.new(key, b"mockinterview web reviewer v1", hashlib.sha256).hexdigest()
+    return TimestampSigner(settings.reviewer_token.get_secret_value(), salt="mockinterview web reviewer v2")
+
+
+def reviewer_cookie_value(settings: Settings) -> str | None:
+    """A new reviewer cookie: signed with the reviewer token and its issue time, so it never
+    gives the token away, expires after ``reviewer_session_hours``, and rotating the token
+    signs everyone out."""
+    signer = _reviewer_signer(settings)
+    return signer.sign(b"reviewer").decode() if signer is not None else None
+
+
+def reviewer_cookie_valid(settings: Settings, value: str) -> bool:
+    signer = _reviewer_signer(settings)
+    if signer is None or not value:
+        return False
+    try:
+        signer.unsign(value, max_age=max(1, round(settings.reviewer_session_hours * 3600)))
+    except (BadSignature, SignatureExpired):
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------- headers
