@@ -32,6 +32,13 @@ class Forbidden(AppError):
     status_code = 403
 
 
+class Unavailable(AppError):
+    """The database cannot be used (read-only, vanished, unreachable): nothing was changed."""
+
+    status_code = 503
+    retry_after_s = 30
+
+
 class RateLimited(AppError):
     status_code = 429
 

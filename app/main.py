@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
+from sqlalchemy.exc import OperationalError
 
 from app.bank.routes import router as bank_router
 from app.config import Settings, get_settings
 from app.context import AppContext, build_context
-from app.db.base import size_thread_pools
-from app.errors import AppError, RateLimited
+from app.db.base import database_unavailable, size_thread_pools
+from app.errors import AppError, RateLimited, Unavailable
 from app.grading.routes import router as grading_router
 from app.interview.routes import router as interview_router
 from app.interview.sweeper import Background, Sweeper
@@ -23,6 +25,10 @@ from app.limits import BodyLimit, SecurityHeaders
 from app.review.routes import router as review_router
 from app.security import redact_access_log
 from app.web import router as web_router
+from app.web.common import error_response
+from app.web.security import add_security_headers
+
+log = logging.getLogger(__name__)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -89,9 +95,21 @@ def create_app(
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Unavailable):
             headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> Response:
+        # A read-only, vanished or unreachable database: the request fails, the process serves on.
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig or exc)
+        unavailable = database_unavailable(exc)
+        if request.url.path.startswith("/api"):
+            return await _app_error(request, unavailable)
+        page = error_response(request, unavailable.status_code, unavailable.message)  # the web pages
+        page.headers["Retry-After"] = str(unavailable.retry_after_s)
+        add_security_headers(page)
+        return page
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from app.errors import Unavailable
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -199,3 +201,23 @@ def size_thread_pools(size: int) -> None:
         _finishers = anyio.CapacityLimiter(size)
     else:
         _finishers.total_tokens = size
+
+
+_UNAVAILABLE = (
+    ("readonly", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("unable to open database", "the database file cannot be opened (moved, deleted or not permitted)"),
+    ("no such table", "the database file is missing its tables (replaced or deleted?)"),
+    ("disk i/o error", "the database's disk failed a read or write"),
+    ("malformed", "the database file is damaged"),
+    ("database or disk is full", "the database's disk is full"),
+    ("connection", "the database server cannot be reached"),
+    ("could not connect", "the database server cannot be reached"),
+)
+
+
+def database_unavailable(exc: OperationalError) -> Unavailable:
+    """The 503 for a database that cannot be used right now, saying why in plain words."""
+    text = str(exc.orig or exc).lower()
+    why = next((reason for needle, reason in _UNAVAILABLE if needle in text), "the database refused the request")
+    return Unavailable(f"{why}; nothing was changed, please retry later")

@@ -53,8 +53,10 @@ def register(db: Session, instance_id: str, kind: str) -> None:
     db.flush()
 
 
-def beat(db: Session, instance_id: str) -> None:
-    db.execute(update(AppInstance).where(AppInstance.id == instance_id).values(heartbeat_at=utcnow()))
+def beat(db: Session, instance_id: str) -> bool:
+    """Touch this process's row; False when it has none (registration failed or was forgotten)."""
+    result = db.execute(update(AppInstance).where(AppInstance.id == instance_id).values(heartbeat_at=utcnow()))
+    return bool(getattr(result, "rowcount", 1))
 
 
 def unregister(db: Session, instance_id: str) -> None:

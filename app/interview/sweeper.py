@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from app.db import instances
@@ -167,7 +168,8 @@ class Background:
 
     def _beat(self) -> None:
         with self.runtime.session_factory() as db:
-            instances.beat(db, self.runtime.instance_id)
+            if not instances.beat(db, self.runtime.instance_id):
+                instances.register(db, self.runtime.instance_id, self.kind)
             db.commit()
 
     def _unregister(self) -> None:
@@ -178,7 +180,12 @@ class Background:
     async def start(self) -> None:
         """Register this process and start its heartbeat (the sweeper joins once there is a
         grader: :meth:`add_sweeper`)."""
-        await in_thread(self._register)
+        try:
+            await in_thread(self._register)
+        except OperationalError as exc:
+            # A read-only or unreachable database: serve what can be served (requests that need
+            # it get a 503) and keep beating, which registers the process once it works again.
+            log.error("cannot register this process (%s); serving on, requests needing the database get 503", exc.orig)
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
 
     def add_sweeper(self, sweeper: Sweeper) -> None:

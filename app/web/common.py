@@ -101,6 +101,7 @@ def error_response(request: Request, status_code: int, message: str) -> Response
         404: "Not found",
         409: "Not possible now",
         422: "Check your input",
+        503: "Not available right now",
     }
     return render(
         request,
