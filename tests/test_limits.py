@@ -160,3 +160,12 @@ def test_metrics_can_be_turned_off(ctx: AppContext) -> None:
     ctx.settings = ctx.settings.model_copy(update={"metrics": False})
     with TestClient(create_app(context=ctx)) as client:
         assert client.get("/metrics/").status_code == 404
+
+
+def test_the_api_documents_the_errors_it_sends(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, method in (("/api/grade", "post"), ("/api/sessions", "post"), ("/api/review/turns", "get")):
+        responses = spec["paths"][path][method]["responses"]
+        assert {"400", "413", "422", "429", "503"} <= set(responses), path
+    invalid = spec["components"]["schemas"]["InvalidInputOut"]["properties"]
+    assert invalid["detail"]["type"] == "string" and "errors" in invalid  # what the 422 handler sends

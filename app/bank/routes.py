@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.deps import ContextDep
+from app.errors import API_ERRORS
 
-router = APIRouter(prefix="/api", tags=["bank"])
+router = APIRouter(prefix="/api", tags=["bank"], responses=API_ERRORS)
 
 
 class QuestionSummary(BaseModel):

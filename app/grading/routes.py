@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
 
 from app.deps import BearerDep, ContextDep, GraderDep
-from app.errors import InvalidInput, RateLimited, Unauthorized
+from app.errors import API_ERRORS, InvalidInput, RateLimited, Unauthorized
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint
 from app.limits import TooManyRequests
 from app.text import RUBRIC_ITEMS_MAX, Question, Reference, RubricItem, check_text
 
-router = APIRouter(prefix="/api", tags=["grading"])
+router = APIRouter(prefix="/api", tags=["grading"], responses=API_ERRORS)
 
 
 class GradeRequest(BaseModel):

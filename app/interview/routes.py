@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Response, status
 
 from app.db.base import in_thread
 from app.deps import CurrentSession, InterviewsDep, SessionDep
+from app.errors import API_ERRORS
 from app.interview.models import InterviewSession, Turn
 from app.interview.schemas import (
     AnswerIn,
@@ -21,7 +22,7 @@ from app.interview.schemas import (
 )
 from app.interview.service import IDK_ANSWER, Answered, InterviewService
 
-router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=API_ERRORS)
 
 
 def _show_feedback(session: InterviewSession) -> bool:

@@ -22,8 +22,8 @@ DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
 
 
 class SessionStart(BaseModel):
-    track: str = Field(default="mlops", examples=["mlops"])
-    topics: list[str] = Field(default_factory=list, examples=[["deployment", "monitoring-drift"]])
+    track: PlainKey = Field(default="mlops", examples=["mlops"])
+    topics: list[PlainKey] = Field(default_factory=list, max_length=50, examples=[["deployment", "monitoring-drift"]])
     difficulty: DifficultyChoice = "adaptive"
     num_questions: int = Field(default=5, ge=1, le=30, strict=True)
     mode: Mode = "practice"

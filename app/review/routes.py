@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, status
 
 from app.db.base import in_thread
 from app.deps import InterviewsDep, Reviewer, SessionDep
+from app.errors import API_ERRORS
 from app.grading.schemas import GradeResult
 from app.review import service
 from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
 
-router = APIRouter(prefix="/api/review", tags=["review"])
+router = APIRouter(prefix="/api/review", tags=["review"], responses=API_ERRORS)
 
 
 @router.get("/turns", response_model=list[ReviewTurn])
