@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 from sqlalchemy.exc import OperationalError
+from swagger_ui_bundle import swagger_ui_path
 
 from app.bank.routes import router as bank_router
 from app.config import Settings, get_settings
@@ -84,7 +87,21 @@ def create_app(
         version="0.1.0",
         description="Mock technical interviews with graded free-text answers.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the bundled Swagger UI, so /docs works offline
+        redoc_url=None,  # ReDoc only comes from a CDN
     )
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="mockinterview API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
     if context is not None:
         app.state.ctx = context
     app_settings = context.settings if context is not None else (settings or get_settings())

@@ -128,10 +128,12 @@ def run_gold(
         items = [it for it in items if split_of(it.question_id, held_out) == split]
         pairs = [p for p in pairs if split_of(p.question_id, held_out) == split]
     data = {"bank": bank, "items": items, "pairs": pairs, "held_out": held_out}
+    # Every configuration is checked before the embedding model loads (seconds), so a typo fails fast.
+    configs = [GraderConfig.load(c, replay) for c in (compare_configs or (grader,))]
     embedding = _embedding(settings)
 
     if compare_configs is not None:
-        a_cfg, b_cfg = (GraderConfig.load(c, replay) for c in compare_configs)
+        a_cfg, b_cfg = configs
         a, b = _run(a_cfg, settings, embedding, data, console), _run(b_cfg, settings, embedding, data, console)
         result = compare(a, b)
         out = report or default_report_dir(f"compare-{a_cfg.name}-vs-{b_cfg.name}")
@@ -144,7 +146,7 @@ def run_gold(
             console.print(f"report: {out}")
         return 0
 
-    config = GraderConfig.load(grader, replay)
+    config = configs[0]
     run = _run(config, settings, embedding, data, console)
     thresholds = load_thresholds()
     failures = check_thresholds(run.figures, thresholds)

@@ -53,10 +53,9 @@ class GraderConfig:
         else:
             path = Path(spec) if Path(spec).suffix in (".yaml", ".yml") else CONFIGS / f"{spec}.yaml"
             if not path.is_file():
-                known = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))
-                raise ValueError(
-                    f"unknown grader configuration {spec!r}; use embedding, judge, hybrid or one of: {known}"
-                )
+                known = sorted(p.stem for p in CONFIGS.glob("*.yaml")) if CONFIGS.is_dir() else []
+                choices = ", ".join(["embedding", "judge", "hybrid", *known, "or a path to a .yaml configuration"])
+                raise ValueError(f"unknown grader configuration {spec!r}; choose {choices}")
             config = cls(**yaml.safe_load(path.read_text(encoding="utf-8")))
         if replay:
             config.cache = "replay"

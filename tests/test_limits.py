@@ -169,3 +169,11 @@ def test_the_api_documents_the_errors_it_sends(client: TestClient) -> None:
         assert {"400", "413", "422", "429", "503"} <= set(responses), path
     invalid = spec["components"]["schemas"]["InvalidInputOut"]["properties"]
     assert invalid["detail"]["type"] == "string" and "errors" in invalid  # what the 422 handler sends
+
+
+def test_docs_work_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text  # nothing fetched from a CDN
+    asset = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and len(asset.content) > 100_000

@@ -106,6 +106,18 @@ def test_cli_gate_exits_non_zero_below_threshold(tmp_path: Path) -> None:
     assert ok.exit_code == 0
     bad = CliRunner().invoke(cli_app, ["eval", "gold", "--grader", "nonsense"])
     assert bad.exit_code == 2 and "unknown grader configuration" in bad.output
+    assert "choose embedding, judge, hybrid" in bad.output and "one of: \n" not in bad.output
+
+
+def test_a_bad_grader_name_fails_before_the_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import evals.cli
+
+    def no_model(settings: object) -> None:
+        raise AssertionError("the embedding model was loaded for a configuration that does not exist")
+
+    monkeypatch.setattr(evals.cli, "_embedding", no_model)
+    bad = CliRunner().invoke(cli_app, ["eval", "gold", "--compare", "embedding", "nonsense"])
+    assert bad.exit_code == 2 and "nonsense" in bad.output
 
 
 @respx.mock

@@ -244,3 +244,11 @@ def test_after_a_preload_an_answer_costs_one_model_call(grader: EmbeddingGrader)
     before = grader.encoder.encode_calls
     grader.grade(fresh.model_copy(update={"answer": "I would shadow it, then canary it to a few users."}))
     assert grader.encoder.encode_calls == before + 1
+
+
+def test_loading_the_model_prints_no_progress_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    from app.grading.embedding import _load_model
+
+    _load_model("")
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err
