@@ -207,8 +207,7 @@ class InterviewService:
         mains = [t for t in session.turns if not t.is_follow_up]
         main_id = turn.parent_turn_id or turn.id
         number = next((i + 1 for i, t in enumerate(mains) if t.id == main_id), len(mains))
-        question = self.bank.get(turn.question_id)
-        hints = len(question.hints) if question is not None and not turn.is_follow_up else 0
+        hints = len(self._hints_for(session, turn))
         return QuestionOut(
             turn_id=turn.id,
             text=turn.question_text,
@@ -754,15 +753,27 @@ class InterviewService:
         db.refresh(turn)
         return self.advance(db, session, turn, None)
 
+    def _hints_for(self, session: InterviewSession, turn: Turn) -> list[str]:
+        """The bank's hints this turn can give: a main question's own; for a follow-up, those of
+        its question the candidate has not seen yet (never the rubric point, which is the answer).
+        The same list counts ``hints_available`` and serves ``hint``, so they always agree."""
+        question = self.bank.get(turn.question_id)
+        if question is None:
+            return []
+        if not turn.is_follow_up:
+            return list(question.hints)
+        parent = next((t for t in session.turns if t.id == turn.parent_turn_id), None)
+        return list(question.hints[parent.hints_used if parent is not None else 0 :])
+
+    def revealed_hints(self, session: InterviewSession, turn: Turn) -> list[str]:
+        """The hints already shown for ``turn``, in order."""
+        return self._hints_for(session, turn)[: turn.hints_used]
+
     def hint(self, db: Session, session: InterviewSession, turn_id: str) -> tuple[Turn, str, int]:
         self._lock(db, session)
         turn = self._turn_for(session, turn_id)
         self._require_current(session, turn)
-        question = self.bank.get(turn.question_id)
-        hints = question.hints if question is not None and not turn.is_follow_up else []
-        if turn.is_follow_up and question is not None and turn.probes_point:
-            point = next((r for r in question.rubric if r.id == turn.probes_point), None)
-            hints = [f"Think about this aspect: {point.point.split(',')[0]}"] if point else []
+        hints = self._hints_for(session, turn)
         if turn.hints_used >= len(hints):
             raise Conflict("no more hints for this question")
         hint = hints[turn.hints_used]

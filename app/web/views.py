@@ -57,17 +57,6 @@ def model_answer(bank: Bank, turn: Turn) -> str | None:
     return question.reference_answer
 
 
-def revealed_hints(bank: Bank, turn: Turn) -> list[str]:
-    """The hints already shown for this turn (the service counts them in ``hints_used``)."""
-    question = bank.get(turn.question_id)
-    if question is None or turn.hints_used <= 0:
-        return []
-    if not turn.is_follow_up:
-        return list(question.hints[: turn.hints_used])
-    point = next((r for r in question.rubric if r.id == turn.probes_point), None)
-    return [f"Think about this aspect: {point.point.split(',')[0]}"] if point is not None else []
-
-
 @dataclass
 class TurnView:
     turn: Turn
@@ -141,7 +130,7 @@ def turn_view(interviews: InterviewService, session: InterviewSession, turn: Tur
         kind=kind,
         feedback=feedback_of(result, model_answer(interviews.bank, turn)) if result is not None else None,
         pending=turn.status == "answered" and turn.grading_status == "ungraded",
-        hints=revealed_hints(interviews.bank, turn),
+        hints=interviews.revealed_hints(session, turn),
     )
 
 
@@ -154,10 +143,8 @@ def question_view(interviews: InterviewService, session: InterviewSession, turn:
         text=out.text,
         topic=out.topic,
         difficulty=out.difficulty,
-        hints=revealed_hints(interviews.bank, turn),
-        hints_left=out.hints_available
-        if not turn.is_follow_up
-        else (0 if turn.hints_used else 1 if turn.probes_point else 0),
+        hints=interviews.revealed_hints(session, turn),
+        hints_left=out.hints_available,
         elapsed_s=max(0, int(elapsed)),
         is_follow_up=turn.is_follow_up,
     )

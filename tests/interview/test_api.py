@@ -54,10 +54,17 @@ def test_practice_interview_with_follow_up_skip_and_report(client: TestClient, b
     follow = body["next_question"]
     assert follow["is_follow_up"] is True and follow["parent_turn_id"] == q1["turn_id"]
 
-    # A hint, then skip the follow-up: the next main question comes.
-    assert client.post(
-        f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": follow["turn_id"]}
-    ).status_code in (200, 409)
+    # The follow-up's hints: as many as it says it has, each a bank hint, never a rubric point.
+    question = bank.questions[q1["question_id"]]
+    served = []
+    for left in range(follow["hints_available"], 0, -1):
+        h = client.post(f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": follow["turn_id"]})
+        assert h.status_code == 200 and h.json()["hints_left"] == left - 1, h.text
+        served.append(h.json()["hint"])
+    assert served == list(question.hints) and not set(served) & {p.point for p in question.rubric}
+    h = client.post(f"/api/sessions/{sid}/hint", headers=auth(token), json={"turn_id": follow["turn_id"]})
+    assert h.status_code == 409
+    # Then skip the follow-up: the next main question comes.
     r = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": follow["turn_id"]})
     assert r.status_code == 200, r.text
     q2 = r.json()["next_question"]

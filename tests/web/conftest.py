@@ -126,7 +126,7 @@ def _browser_skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API keeps an event loop running in this thread while it lives
 def browser() -> Iterator[Browser]:
     reason = _browser_skip_reason()
     if reason:

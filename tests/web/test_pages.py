@@ -150,7 +150,8 @@ def test_plain_form_practice_flow(client: TestClient, db: Session, bank: Bank) -
     # A hint keeps what is being written; skipping the follow-up brings question 2.
     follow = current_turn_id(client, sid)
     r = client.post(f"/sessions/{sid}/hint", data={"csrf_token": token, "turn_id": follow, "answer": "half a thought"})
-    assert r.status_code == 200 and "Think about this aspect" in r.text and ">half a thought</textarea>" in r.text
+    first_hint = bank.questions[q1.question_id].hints[0]  # a bank hint, never the rubric point
+    assert r.status_code == 200 and first_hint in r.text and ">half a thought</textarea>" in r.text
     r = client.post(f"/sessions/{sid}/skip", data={"csrf_token": token, "turn_id": follow}, follow_redirects=False)
     assert r.status_code == 303 and "notice=skipped" in r.headers["location"]
     page = client.get(r.headers["location"]).text
