@@ -50,3 +50,7 @@ ID_RE = re.compile(r"[0-9a-f]{32}")
 
 def is_id(value: str) -> bool:
     return ID_RE.fullmatch(value) is not None
+
+
+IDK_ANSWER = "I don't know."
+"""What an "I don't know" stores as the answer (it scores 0, like a skip)."""

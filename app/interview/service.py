@@ -52,11 +52,11 @@ from app.interview.runtime import AnswerRuntime
 from app.interview.schemas import QuestionOut, SessionStart
 from app.observability import GRADING_FAILURES
 from app.reports.service import build_report
-from app.text import is_id
+from app.text import IDK_ANSWER, is_id
 
 log = logging.getLogger(__name__)
 
-IDK_ANSWER = "I don't know."
+__all__ = ["IDK_ANSWER", "InterviewService"]
 
 
 def hash_token(token: str) -> str:

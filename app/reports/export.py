@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,25 @@ from app.grading.schemas import PASS_MARK
 
 REPORT_TITLE = "Mock interview report"
 
+
+
+def turn_headings(transcript: Sequence[Mapping[str, Any]]) -> list[str]:
+    """ "Question 2 (topic)" or "Follow-up to question 1 (topic)": numbered as the page numbers
+    them, by main question, not by turn."""
+    out, number = [], 0
+    for t in transcript:
+        if not t.get("is_follow_up"):
+            number += 1
+            out.append(f"Question {number} ({t.get('topic')})")
+        else:
+            out.append(f"Follow-up to question {max(number, 1)} ({t.get('topic')})")
+    return out
+
+
+def _bare(text: object, followed_by: str) -> str:
+    """``text`` without its closing full stop when more follows ("Point: evidence", not "Point.:")."""
+    value = "" if text is None else str(text)
+    return value.rstrip().rstrip(".") if followed_by else value
 
 def _score(value: object) -> str:
     return f"{float(value):.1f} / 5" if isinstance(value, int | float) else "not scored"
@@ -105,7 +124,7 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
     overall = report.get("overall_score")
     verdict = "" if overall is None else (" (pass)" if report.get("passed") else " (below the pass mark)")
     lines.append(f"- Overall score: **{_score(overall)}**{verdict}")
-    lines.append(f"- Questions answered: {report.get('questions_answered', 0)} of {report.get('questions_planned', 0)}")
+    lines.append(f"- Questions answered: {report.get('answered_summary', '')}")
     if report.get("ungraded_turns"):
         lines.append(f"- Answers not graded yet: {len(report['ungraded_turns'])}")
     lines.append("")
@@ -127,7 +146,7 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
         for item in items:
             extra = f" ({md_inline(verdict_label(item['verdict']))})" if item.get("verdict") else ""
             evidence = f": \u201c{md_inline(item['evidence'])}\u201d" if item.get("evidence") else ""
-            lines.append(f"- {md_inline(item.get('point'))}{extra}{evidence}")
+            lines.append(f"- {md_inline(_bare(item.get('point'), extra + evidence))}{extra}{evidence}")
         lines.append("")
 
     lines += ["## Practise next", ""]
@@ -141,9 +160,9 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
     lines.append("")
 
     lines += ["## Transcript", ""]
-    for n, t in enumerate(report.get("transcript") or [], start=1):
-        kind = "Follow-up" if t.get("is_follow_up") else "Question"
-        lines += [f"### {n}. {kind} ({md_inline(t.get('topic'))})", "", md_inline(t.get("question")), ""]
+    transcript = report.get("transcript") or []
+    for heading_text, t in zip(turn_headings(transcript), transcript, strict=True):
+        lines += [f"### {md_inline(heading_text)}", "", md_inline(t.get("question")), ""]
         if t.get("answer"):
             lines += ["Answer:", "", md_block(str(t["answer"])), ""]
         else:
@@ -153,7 +172,8 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
         lines.append(f"Score: {_score(score)} ({status_label(t.get('grading_status'))})")
         for p in grading.get("points") or []:
             evidence = f": \u201c{md_inline(p['evidence'])}\u201d" if p.get("evidence") else ""
-            lines.append(f"- {md_inline(verdict_label(p.get('verdict')))}: {md_inline(p.get('text'))}{evidence}")
+            text = md_inline(_bare(p.get("text"), evidence))
+            lines.append(f"- {md_inline(verdict_label(p.get('verdict')))}: {text}{evidence}")
         if grading.get("improvement"):
             lines.append(f"- Improve: {md_inline(grading['improvement'])}")
         lines.append("")
@@ -238,7 +258,7 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
     overall = report.get("overall_score")
     verdict = "" if overall is None else (" - pass" if report.get("passed") else " - below the pass mark")
     para(f"Overall score: {_score(overall)}{verdict}", size=14, style="B")
-    para(f"Questions answered: {report.get('questions_answered', 0)} of {report.get('questions_planned', 0)}")
+    para(f"Questions answered: {report.get('answered_summary', '')}")
 
     topic_scores: Mapping[str, float] = report.get("topic_scores") or {}
     heading("Score per topic")
@@ -276,7 +296,7 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         for item in items:
             extra = f" ({verdict_label(item['verdict'])})" if item.get("verdict") else ""
             evidence = f': "{item["evidence"]}"' if item.get("evidence") else ""
-            para(f"- {item.get('point')}{extra}{evidence}", gap=0.5)
+            para(f"- {_bare(item.get('point'), extra + evidence)}{extra}{evidence}", gap=0.5)
 
     heading("Practise next")
     recommended = report.get("recommended") or []
@@ -286,16 +306,16 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         para(f"- {r.get('question')} ({r.get('topic')}, {r.get('difficulty')})", gap=0.5)
 
     heading("Transcript")
-    for n, t in enumerate(report.get("transcript") or [], start=1):
-        kind = "Follow-up" if t.get("is_follow_up") else "Question"
-        para(f"{n}. {kind} ({t.get('topic')})", size=11, style="B", gap=0.5)
+    transcript = report.get("transcript") or []
+    for heading_text, t in zip(turn_headings(transcript), transcript, strict=True):
+        para(heading_text, size=11, style="B", gap=0.5)
         para(t.get("question"))
         para(f"Answer: {t['answer']}" if t.get("answer") else f"({t.get('status')})")
         para(f"Score: {_score(t.get('score'))} ({status_label(t.get('grading_status'))})", style="B", gap=0.5)
         grading = t.get("grading") or {}
         for p in grading.get("points") or []:
             evidence = f': "{p["evidence"]}"' if p.get("evidence") else ""
-            para(f"- {verdict_label(p.get('verdict'))}: {p.get('text')}{evidence}", size=9, gap=0.3)
+            para(f"- {verdict_label(p.get('verdict'))}: {_bare(p.get('text'), evidence)}{evidence}", size=9, gap=0.3)
         if grading.get("improvement"):
             para(f"Improve: {grading['improvement']}", size=9)
         pdf.ln(2)

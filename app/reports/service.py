@@ -8,9 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from app.bank.loader import Bank
 from app.grading.schemas import PASS_MARK, Verdict, round_score
+from app.text import IDK_ANSWER
 
 if TYPE_CHECKING:
     from app.interview.models import InterviewSession
+
+
+def answered_summary(answered: int, planned: int, skipped: int, dont_know: int) -> str:
+    """ "2 of 3 (1 skipped, counted as 0)": what the report says about how many were answered."""
+    extra = [f"{skipped} skipped"] if skipped else []
+    extra += [f'{dont_know} "I don\'t know"'] if dont_know else []
+    tail = f" ({', '.join(extra)}, counted as 0)" if extra else ""
+    return f"{answered} of {planned}{tail}"
 
 
 def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
@@ -58,6 +67,9 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
             elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value, Verdict.unclear.value):
                 gaps.append(item | {"verdict": point["verdict"]})
 
+    answered = [m for m in mains if m.status == "answered" and m.answer_text != IDK_ANSWER]
+    skipped = sum(m.status == "skipped" for m in mains)
+    dont_know = sum(m.status == "answered" and m.answer_text == IDK_ANSWER for m in mains)
     overall = round_score(mean(question_scores)) if question_scores else None
     topic_scores = {k: round_score(mean(v)) for k, v in sorted(per_topic.items())}
     asked = {t.question_id for t in turns}
@@ -92,8 +104,12 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
         "mode": session.mode,
         "overall_score": overall,
         "passed": None if overall is None else overall >= PASS_MARK,
-        "questions_answered": len(question_scores),
+        "questions_answered": len(answered),
+        "questions_skipped": skipped,
+        "questions_dont_know": dont_know,
+        "questions_scored": len(question_scores),
         "questions_planned": session.num_questions,
+        "answered_summary": answered_summary(len(answered), session.num_questions, skipped, dont_know),
         "topic_scores": topic_scores,
         "strengths": strengths,
         "gaps": gaps,

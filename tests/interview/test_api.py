@@ -132,6 +132,25 @@ def test_dont_know_scores_zero_and_moves_on(client: TestClient) -> None:
     assert r.json()["next_question"]["is_follow_up"] is False
 
 
+def test_the_report_counts_skips_and_dont_knows_apart(client: TestClient, bank: Bank) -> None:
+    s = start(client, num_questions=3)
+    sid, token, q = s["session_id"], s["token"], s["question"]
+    r = client.post(f"/api/sessions/{sid}/dont-know", headers=auth(token), json={"turn_id": q["turn_id"]})
+    q = r.json()["next_question"]
+    r = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": q["turn_id"]})
+    q = r.json()["next_question"]
+    answer = {"turn_id": q["turn_id"], "answer": full_answer(bank, q["question_id"])}
+    r = client.post(f"/api/sessions/{sid}/answers", headers=auth(token), json=answer)
+    while r.json().get("next_question"):  # follow-ups, if any: skip them
+        nxt = r.json()["next_question"]
+        r = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": nxt["turn_id"]})
+    client.post(f"/api/sessions/{sid}/finish", headers=auth(token))
+    report = client.get(f"/api/sessions/{sid}/report", headers=auth(token)).json()
+    assert report["questions_answered"] == 1 and report["questions_skipped"] == 1
+    assert report["questions_dont_know"] == 1 and report["questions_scored"] == 3
+    assert report["answered_summary"] == '1 of 3 (1 skipped, 1 "I don\'t know", counted as 0)'
+
+
 def test_same_answer_twice_creates_one_turn(client: TestClient, db: Session, bank: Bank) -> None:
     s = start(client)
     sid, token, q = s["session_id"], s["token"], s["question"]
