@@ -73,10 +73,6 @@ _FENCE_TAG_RE = re.compile(
 )
 
 
-_BLANKED_LINE_RE = re.compile(r"\n[ \t]*(?=\n)")
-_EXTRA_BLANK_LINES_RE = re.compile(r"\n{3,}")
-
-
 def neutralise_tags(text: str) -> str:
     """Make fence-like tags in untrusted text inert: ``</candidate_answer>`` loses its brackets."""
     return _FENCE_TAG_RE.sub(lambda m: f"\u2039{m.group(1)}{m.group(2)}\u203a", text)
