@@ -64,16 +64,52 @@ class Misconception(_Strict):
     statement: str = Field(min_length=20)
 
 
+def _points(items: list[RubricItem], wrong: dict[str, list[str]] | None = None) -> list[RubricPoint]:
+    return [
+        RubricPoint(
+            id=r.id,
+            text=r.point,
+            weight=r.weight,
+            essential=r.essential,
+            variants=list(r.variants),
+            misconceptions=(wrong or {}).get(r.id, []),
+        )
+        for r in items
+    ]
+
+
 class FollowUp(_Strict):
+    """A follow-up either probes one of its question's rubric points (and is graded against that
+    point) or goes ``deeper`` than the question, with a reference answer and rubric of its own:
+    an answer about a new sub-topic is not graded against the points the question already asked."""
+
     question: str = Field(min_length=10)
     probes: str | None = None
     deeper: bool = False
+    reference_answer: str | None = Field(default=None, min_length=40)
+    rubric: list[RubricItem] = Field(default_factory=list, max_length=4)
 
     @model_validator(mode="after")
     def _probes_or_deeper(self) -> FollowUp:
         if bool(self.probes) == self.deeper:
             raise ValueError("a follow-up needs exactly one of `probes: <rubric id>` or `deeper: true`")
+        if self.probes and (self.rubric or self.reference_answer):
+            raise ValueError(
+                "a follow-up that probes a rubric point is graded against it: drop its rubric/reference_answer"
+            )
+        if self.deeper:
+            if not self.reference_answer or len(self.rubric) < 2:
+                raise ValueError("a deeper follow-up needs its own reference_answer and a rubric of 2-4 points")
+            ids = [r.id for r in self.rubric]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"duplicate rubric ids in a deeper follow-up: {', '.join(ids)}")
+            if not any(r.essential for r in self.rubric):
+                raise ValueError("at least one rubric point of a deeper follow-up must be essential")
         return self
+
+    def rubric_points(self) -> list[RubricPoint]:
+        """A deeper follow-up's own rubric, as the grader reads it."""
+        return _points(self.rubric)
 
 
 class BankQuestion(_Strict):
@@ -132,17 +168,12 @@ class BankQuestion(_Strict):
         wrong: dict[str, list[str]] = {}
         for m in self.misconceptions:
             wrong.setdefault(m.contradicts, []).append(m.statement)
-        return [
-            RubricPoint(
-                id=r.id,
-                text=r.point,
-                weight=r.weight,
-                essential=r.essential,
-                variants=list(r.variants),
-                misconceptions=wrong.get(r.id, []),
-            )
-            for r in self.rubric
-        ]
+        return _points(self.rubric, wrong)
+
+    def deeper_follow_up(self, asked: str) -> FollowUp | None:
+        """The ``deeper`` follow-up whose question is ``asked`` (whitespace aside), if any."""
+        key = " ".join(asked.split())
+        return next((f for f in self.follow_ups if f.deeper and " ".join(f.question.split()) == key), None)
 
     def follow_up_for(self, point_id: str) -> FollowUp | None:
         return next((f for f in self.follow_ups if f.probes == point_id), None)

@@ -568,20 +568,28 @@ class InterviewService:
         question: BankQuestion, asked: str, probes: str | None, answer: str, bank_hash: str | None = None
     ) -> GradeInput:
         """What the grader reads for an answer to ``asked`` (the question, or one of its
-        follow-ups); a follow-up that probes a rubric point is graded against that point."""
+        follow-ups). A follow-up that probes a rubric point is graded against that point; a
+        deeper follow-up against its own reference answer and rubric, never the question's
+        (its answer is about something the question did not ask)."""
         rubric = question.rubric_points()
         reference = question.reference_answer
+        variant = probes or ""
         probed = [p for p in rubric if p.id == probes] if probes else []
+        deeper = None if probes else question.deeper_follow_up(asked)
         if probed:
             rubric = [probed[0].model_copy(update={"essential": True})]
             reference = f"{probed[0].text} {question.reference_answer}"
+        elif deeper is not None and deeper.reference_answer:
+            rubric = deeper.rubric_points()
+            reference = deeper.reference_answer
+            variant = "deeper"
         return GradeInput(
             question=asked,
             reference_answer=reference,
             answer=answer,
             rubric=rubric,
             question_id=question.id,
-            bank_hash=f"{bank_hash or question.content_hash}:{probes or ''}",
+            bank_hash=f"{bank_hash or question.content_hash}:{variant}",
         )
 
     def bank_inputs(self) -> list[GradeInput]:
