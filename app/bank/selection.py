@@ -72,6 +72,12 @@ def choose_next(bank: Bank, ctx: SelectionContext) -> BankQuestion | None:
     recent = set(ctx.recent_ids)
     fresh = [q for q in pool if q.id not in recent]
     pool = fresh or pool
+    if ctx.difficulty != ADAPTIVE:
+        # A fixed difficulty outranks the topic spread: another topic's easy question before
+        # this topic's medium one. Only when no topic has one left does the nearest level serve
+        # (and the question says so: ``QuestionOut.difficulty_note``).
+        wanted = [q for q in pool if q.difficulty.value == ctx.difficulty]
+        pool = wanted or pool
 
     # Topic spread: the least-asked requested topics first, the weakest of those first.
     topic_of = {q.id: q.topic for q in bank.for_track(ctx.track)}

@@ -79,7 +79,14 @@ async def start_session(
     body: SessionStart,
     db: SessionDep,
     interviews: InterviewsDep,
-    x_candidate_token: Annotated[str | None, Header()] = None,
+    x_candidate_token: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="The `candidate_token` of an earlier session: the new one avoids questions this "
+            "candidate saw recently and leans toward their weakest topics. Unknown tokens start a new candidate.",
+        ),
+    ] = None,
 ) -> SessionStarted:
     """Start an interview; returns the session token (keep it secret) and the first question."""
     started = await in_thread(interviews.start, db, body, x_candidate_token)

@@ -20,7 +20,6 @@ Mode = Literal["practice", "interview"]
 DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
 
 
-
 class SessionStart(BaseModel):
     track: PlainKey = Field(default="mlops", examples=["mlops"])
     topics: list[PlainKey] = Field(default_factory=list, max_length=50, examples=[["deployment", "monitoring-drift"]])
@@ -45,6 +44,8 @@ class QuestionOut(BaseModel):
     """1-based number of the main question this turn belongs to."""
     total: int
     hints_available: int
+    difficulty_note: str | None = None
+    """Set when the session asked for a fixed difficulty the bank could no longer give."""
 
 
 class SessionStarted(BaseModel):

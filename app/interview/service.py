@@ -32,7 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.bank.loader import Bank
 from app.bank.schemas import BankQuestion
-from app.bank.selection import SelectionContext, choose_next
+from app.bank.selection import ADAPTIVE, SelectionContext, choose_next
 from app.config import Settings
 from app.db import instances
 from app.db.base import (
@@ -219,7 +219,14 @@ class InterviewService:
             number=number,
             total=session.num_questions,
             hints_available=max(0, hints - turn.hints_used),
+            difficulty_note=self._difficulty_note(session, turn),
         )
+
+    @staticmethod
+    def _difficulty_note(session: InterviewSession, turn: Turn) -> str | None:
+        if turn.is_follow_up or session.difficulty in (ADAPTIVE, turn.difficulty):
+            return None
+        return f"No {session.difficulty} question is left in the chosen topics, so this one is {turn.difficulty}."
 
     def _ask(
         self,
@@ -318,9 +325,7 @@ class InterviewService:
         answered.timings = {"record": recorded_at - started, **answered.timings}
         return answered
 
-    def _record(
-        self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None
-    ) -> Recorded:
+    def _record(self, db: Session, session: InterviewSession, turn_id: str, answer: str, key: str | None) -> Recorded:
         try:
             recorded = self.record_answer(db, session, turn_id, answer, key)
         except Exception:
@@ -385,9 +390,7 @@ class InterviewService:
                 turn.shadow_grading = await self._shadow_result(turn.id, inp)
         return _Graded(result, late)
 
-    def _settle(
-        self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool
-    ) -> Turn | None:
+    def _settle(self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool) -> Turn | None:
         """Store the grading, release the claim, and ask the next turn unless someone already
         did (or the session is over). Returns the turn now waiting for an answer."""
         self._lock(db, session)

@@ -85,6 +85,7 @@ class QuestionView:
     hints_left: int
     elapsed_s: int
     is_follow_up: bool
+    difficulty_note: str | None = None
 
     @property
     def turn_id(self) -> str:
@@ -147,6 +148,7 @@ def question_view(interviews: InterviewService, session: InterviewSession, turn:
         hints_left=out.hints_available,
         elapsed_s=max(0, int(elapsed)),
         is_follow_up=turn.is_follow_up,
+        difficulty_note=out.difficulty_note,
     )
 
 

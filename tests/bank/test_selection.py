@@ -84,3 +84,20 @@ def test_prefers_weakest_topic_and_tags(demo: Bank) -> None:
     assert first is not None and first.topic == "beta"
     tagged = choose_next(demo, SelectionContext(track="demo", seed=9, topics=["gamma"], weak_tags=["shared"]))
     assert tagged is not None and "shared" in tagged.tags
+
+
+def test_a_fixed_difficulty_outranks_the_topic_spread(demo: Bank) -> None:
+    """Asking for easy gives another topic's easy question before this topic's medium one."""
+
+    def ids(topic: str, level: str) -> list[str]:
+        return sorted(q.id for q in demo.questions.values() if q.topic == topic and q.difficulty.value == level)
+
+    # Every topic asked twice, but alpha's two were medium: only alpha has easy ones left.
+    asked = ids("beta", "easy") + ids("gamma", "easy") + ids("alpha", "medium")
+    for seed in range(8):
+        q = choose_next(demo, SelectionContext(track="demo", asked_ids=asked, seed=seed, difficulty="easy"))
+        assert q is not None and q.id in ids("alpha", "easy"), seed
+    # With no easy question left anywhere, the nearest level serves.
+    asked += ids("alpha", "easy")
+    q = choose_next(demo, SelectionContext(track="demo", asked_ids=asked, seed=0, difficulty="easy"))
+    assert q is not None and q.difficulty.value == "medium"

@@ -330,3 +330,38 @@ def test_an_answer_says_where_its_time_went(client: TestClient, bank: Bank) -> N
     )
     steps = dict(part.strip().split(";dur=") for part in r.headers["server-timing"].split(","))
     assert set(steps) == {"record", "grade", "settle"} and all(float(v) >= 0 for v in steps.values())
+
+
+def test_a_difficulty_the_bank_cannot_give_is_announced(client: TestClient, bank: Bank) -> None:
+    """A session for hard questions in one topic gets every hard one first, then says why the
+    next is easier, instead of silently serving another level."""
+    hard: dict[str, int] = {}
+    for q in bank.for_track("mlops"):
+        hard[q.topic] = hard.get(q.topic, 0) + (q.difficulty.value == "hard")
+    topic = min((t for t in hard if hard[t]), key=lambda t: hard[t])
+    s = start(client, topics=[topic], difficulty="hard", num_questions=hard[topic] + 1)
+    sid, token, q = s["session_id"], s["token"], s["question"]
+    seen = []
+    while True:
+        if not q["is_follow_up"]:
+            seen.append((q["difficulty"], q["difficulty_note"]))
+            if len(seen) == hard[topic] + 1:
+                break
+        r = client.post(f"/api/sessions/{sid}/skip", headers=auth(token), json={"turn_id": q["turn_id"]})
+        assert r.status_code == 200, r.text
+        q = r.json()["next_question"]
+    assert seen[:-1] == [("hard", None)] * hard[topic]
+    level, note = seen[-1]
+    assert level != "hard" and note == f"No hard question is left in the chosen topics, so this one is {level}."
+
+
+def test_the_candidate_token_is_documented_and_bounded(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    params = spec["paths"]["/api/sessions"]["post"]["parameters"]
+    header = next(p for p in params if p["name"] == "x-candidate-token")
+    assert "weakest topics" in header["description"]
+    first = start(client)
+    again = client.post("/api/sessions", json=START, headers={"X-Candidate-Token": first["candidate_token"]})
+    assert again.status_code == 201 and again.json()["candidate_token"] == first["candidate_token"]
+    long = client.post("/api/sessions", json=START, headers={"X-Candidate-Token": "x" * 201})
+    assert long.status_code == 422 and "x-candidate-token" in long.text.lower()
