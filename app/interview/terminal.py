@@ -1,7 +1,14 @@
 """The terminal interview: the same engine and database as the API, driven by lines of text.
 
-Each answer is one line. Commands: ``/skip``, ``/hint``, ``/idk`` (I don't know), ``/quit``
-(finish now and show the report). End of input finishes the session too.
+An answer may span several lines (a pasted paragraph stays one answer): it ends with an empty
+line, or with the end of input. A line starting with ``/`` at the prompt is a command: ``/skip``,
+``/hint``, ``/idk`` (I don't know), ``/quit`` (finish now and show the report). End of input
+finishes the session too. Ctrl-C stops at once, says the session is saved and how to resume it,
+and exits 130.
+
+Input is read outside the event loop: one ``asyncio.Runner`` lives for the whole interview and
+runs only the grading steps, so Ctrl-C at the prompt is an ordinary ``KeyboardInterrupt`` (inside
+``asyncio.run`` the first one only cancelled a task that was not running, and was lost).
 """
 
 from __future__ import annotations
@@ -75,23 +82,42 @@ class TerminalInterview:
         self.stdin = stdin
         self.answer_model = answer_model
         self.service = ctx.interviews
+        self._session_id: str | None = None
+        self._runner = asyncio.Runner()
 
     def _read(self) -> str | None:
+        """A command, or an answer's lines up to an empty line; ``None`` at the end of input."""
         self.console.print("[bold cyan]> [/]", end="")
-        line = self.stdin.readline()
-        if not line:
+        first = self.stdin.readline()
+        if not first:
             return None
-        return line.rstrip("\n")
+        lines = [first.rstrip("\n")]
+        if lines[0].startswith("/") or not lines[0].strip():
+            return lines[0]
+        while (line := self.stdin.readline()) and line.strip():
+            lines.append(line.rstrip("\n"))
+        return "\n".join(lines)
 
     def _ask(self, session: InterviewSession, turn: Turn) -> None:
         q = self.service.question_out(session, turn)
         label = "Follow-up" if q.is_follow_up else f"Question {q.number}/{q.total}"
         self.console.print(Panel(q.text, title=f"{label} - {q.topic} ({q.difficulty})", expand=False), highlight=False)
+        if q.difficulty_note:
+            self.console.print(f"[dim]{q.difficulty_note}[/dim]", highlight=False)
 
     def run(self, params: SessionStart | None = None, resume_id: str | None = None) -> None:
-        asyncio.run(self._run(params, resume_id))
+        """Run the interview; on Ctrl-C say what was kept and exit with status 130."""
+        self._session_id = resume_id
+        with self._runner:
+            try:
+                self._run(params, resume_id)
+            except KeyboardInterrupt:
+                sid = self._session_id
+                where = f" Resume it with `mockinterview interview --resume {sid}`." if sid else ""
+                self.console.print(f"\n[yellow]Stopped. Every answer you sent is saved.{where}[/]", highlight=False)
+                raise SystemExit(130) from None
 
-    async def _run(self, params: SessionStart | None, resume_id: str | None) -> None:
+    def _run(self, params: SessionStart | None, resume_id: str | None) -> None:
         with self.ctx.session_factory() as db:
             if resume_id is not None:
                 session = self.service.get_session(db, resume_id)
@@ -99,7 +125,7 @@ class TerminalInterview:
                 db.commit()
                 # Like the page and the API: a session stuck behind an answer whose grading
                 # stopped (the process died) is graded and moved on.
-                turn = await self.service.resume(db, session)
+                turn = self._runner.run(self.service.resume(db, session))
                 db.commit()
                 if session.status != "finished" and turn is None:
                     self.console.print(
@@ -107,16 +133,19 @@ class TerminalInterview:
                     )
                     return
                 self.console.print(
-                    f"Resuming session {session.id} ({session.mode} mode). Commands: /skip /hint /idk /quit"
+                    f"Resuming session {session.id} ({session.mode} mode). Commands: /skip /hint /idk /quit; "
+                    "end an answer with an empty line"
                 )
             else:
                 assert params is not None
                 started = self.service.start(db, params)
                 db.commit()
                 session, turn = started.session, started.turn
+                self._session_id = session.id
                 self.console.print(
                     f"Session {session.id} ({params.mode} mode; resume it with "
-                    f"`mockinterview interview --resume {session.id}`). Commands: /skip /hint /idk /quit"
+                    f"`mockinterview interview --resume {session.id}`). Commands: /skip /hint /idk /quit; "
+                    "end an answer with an empty line"
                 )
             while turn is not None:
                 self._ask(session, turn)
@@ -140,7 +169,7 @@ class TerminalInterview:
                     except ValidationError as exc:
                         self.console.print(f"[red]{exc.errors()[0]['msg'].removeprefix('Value error, ')}[/]")
                         continue
-                    turn = await self._answer(db, session, turn, text)
+                    turn = self._runner.run(self._answer(db, session, turn, text))
                 except AppError as exc:
                     self.console.print(f"[red]{exc.message}[/]")
             report = self.service.finish(db, session)

@@ -39,7 +39,7 @@ def test_terminal_practice_flow(ctx: AppContext, db: Session, bank: Bank) -> Non
 
     text = run_terminal(
         ctx,
-        ["/hint", "", good, "/skip", "/idk", "/skip", "/skip"],
+        ["/hint", "", good, "", "/skip", "/idk", "/skip", "/skip"],
         track="mlops",
         topics=["deployment"],
         num_questions=2,
@@ -54,6 +54,44 @@ def test_terminal_practice_flow(ctx: AppContext, db: Session, bank: Bank) -> Non
     assert session is not None and session.status == "finished"
     answered = [t for t in session.turns if t.status == "answered"]
     assert answered[0].answer_text == good and answered[0].score is not None
+
+
+def test_a_pasted_paragraph_is_one_answer(ctx: AppContext, db: Session) -> None:
+    text = run_terminal(
+        ctx,
+        ["Canary releases send a small share of traffic", "to the new model first.", "", "/quit"],
+        track="mlops",
+        num_questions=2,
+        mode="interview",
+        seed=3,
+    )
+    assert "end an answer with an empty line" in text
+    session = db.scalars(select(InterviewSession).order_by(InterviewSession.created_at.desc())).first()
+    assert session is not None
+    answered = [t.answer_text for t in session.turns if t.status == "answered"]
+    assert answered == ["Canary releases send a small share of traffic\nto the new model first."]
+
+
+class _Interrupting(io.StringIO):
+    """stdin whose second read is Ctrl-C (after one answer line)."""
+
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+        if self.tell() > 0:
+            raise KeyboardInterrupt
+        return super().readline()
+
+
+def test_ctrl_c_says_the_session_is_saved_and_exits_130(ctx: AppContext, db: Session) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=200, color_system=None)
+    terminal = TerminalInterview(ctx, console, _Interrupting("A first line of an answer\n"), AnswerIn)
+    with pytest.raises(SystemExit) as stopped:
+        terminal.run(SessionStart(track="mlops", num_questions=1, seed=3))
+    assert stopped.value.code == 130
+    session = db.scalars(select(InterviewSession).order_by(InterviewSession.created_at.desc())).first()
+    assert session is not None and session.status == "active"
+    assert f"Resume it with `mockinterview interview --resume {session.id}`" in out.getvalue()
+    assert "Every answer you sent is saved" in out.getvalue()
 
 
 def test_terminal_interview_mode_hides_feedback(ctx: AppContext, bank: Bank) -> None:
@@ -75,7 +113,7 @@ def test_cli_interview_and_grade_on_sqlite(tmp_path: Path, monkeypatch: pytest.M
     result = runner.invoke(
         cli_app,
         ["interview", "-n", "1", "--seed", "1", "--mode", "practice"],
-        input="Model drift is monitored with statistical tests.\n/skip\n/skip\n",
+        input="Model drift is monitored with statistical tests.\n\n/skip\n/skip\n",
     )
     assert result.exit_code == 0, result.output
     assert "Report - overall" in result.output
