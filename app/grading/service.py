@@ -229,12 +229,13 @@ class Grader:
             flags.append("unconfirmed_points")
         message = " ".join([message, *notes])
 
-        covered = [p for p in points if p.verdict in (Verdict.covered, Verdict.partial)]
-        missed = [p for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
-        strengths = [
-            f"{p.text} ({p.verdict.value}: \u201c{p.evidence}\u201d)" if p.evidence else p.text for p in covered
-        ]
-        gaps = [_gap(p) for p in missed] + [f"{p.text} (not confirmed)" for p in unclear]
+        # Each point's evidence is quoted once, on the point; strengths and gaps name points.
+        strengths = [p.text for p in points if p.verdict is Verdict.covered]
+        gaps = (
+            [_gap(p) for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
+            + [f"{p.text} (only partly made)" for p in points if p.verdict is Verdict.partial]
+            + [f"{p.text} (not confirmed)" for p in unclear]
+        )
         if verdict is not None:
             strengths = verdict.strengths or strengths
             gaps = verdict.gaps or gaps
@@ -274,10 +275,7 @@ def _apply_caps(score: float, caps: Sequence[str], points: Sequence[PointResult]
 
 
 def _gap(p: PointResult) -> str:
-    if p.verdict is Verdict.wrong:
-        said = f": \u201c{p.evidence}\u201d" if p.evidence else ""
-        return f"{p.text} (incorrect{said})"
-    return f"{p.text} (not addressed)"
+    return f"{p.text} (incorrect)" if p.verdict is Verdict.wrong else f"{p.text} (not addressed)"
 
 
 def _improvement(points: Sequence[PointResult]) -> str:
@@ -293,4 +291,4 @@ def _improvement(points: Sequence[PointResult]) -> str:
         return f"State this point in a sentence of its own, so that it can be confirmed: {worst.text}"
     if worst.verdict is Verdict.partial:
         return f"Make this point explicitly and completely: {worst.text}"
-    return f"Cover this point next time: {worst.text}"
+    return f"Add the point you left out: {worst.text}"

@@ -33,6 +33,8 @@ class Feedback:
     model_answer: str | None
     unconfirmed: list[PointResult] = field(default_factory=list)
     """Points the embedding evidence could not decide: shown as "not confirmed", never missed."""
+    partial: list[PointResult] = field(default_factory=list)
+    """Points only partly made: neither covered nor missed."""
 
     @property
     def score(self) -> float | None:
@@ -40,10 +42,11 @@ class Feedback:
 
 
 def feedback_of(result: GradeResult, model_answer: str | None) -> Feedback:
-    covered = [p for p in result.points if p.verdict in (Verdict.covered, Verdict.partial)]
+    covered = [p for p in result.points if p.verdict is Verdict.covered]
+    partial = [p for p in result.points if p.verdict is Verdict.partial]
     missed = [p for p in result.points if p.verdict in (Verdict.missing, Verdict.wrong)]
     unconfirmed = [p for p in result.points if p.verdict is Verdict.unclear]
-    return Feedback(result, covered, missed, grader_label(result), model_answer, unconfirmed)
+    return Feedback(result, covered, missed, grader_label(result), model_answer, unconfirmed, partial)
 
 
 def model_answer(bank: Bank, turn: Turn) -> str | None:

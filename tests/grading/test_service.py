@@ -174,3 +174,20 @@ def test_judge_prompt_v2_lists_misconceptions_and_variants(judge_settings: Setti
     assert "WRONG if the answer says: Overfitting means the model is too simple" in user
     assert "also credit, said plainly: It learns the quirks" in user
     assert "needs the quote of the incorrect statement" in messages[0]["content"]
+
+
+@respx.mock
+async def test_feedback_quotes_each_point_once_and_partial_is_not_a_strength(
+    judge_settings: Settings, grader: Grader
+) -> None:
+    """Strengths and gaps name points; the quote lives on the point alone (a grading was ~10 KB
+    with every window repeated). A partial point is a gap, never a strength."""
+    payload = verdict_payload(score=3.5) | {"strengths": [], "gaps": [], "improvement": ""}
+    respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(payload)))
+    result = await hybrid(judge_settings, grader).grade(make_input())
+    points = {p.id: p for p in result.points}
+    assert points["remedy"].verdict is Verdict.partial and points["noise"].verdict is Verdict.covered
+    assert result.strengths == [p.text for p in result.points if p.verdict is Verdict.covered]
+    assert f"{points['remedy'].text} (only partly made)" in result.gaps
+    assert not any("\u201c" in s for s in [*result.strengths, *result.gaps])
+    assert result.improvement == f"Make this point explicitly and completely: {points['remedy'].text}"
