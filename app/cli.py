@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -352,7 +353,10 @@ def interview(
         except ValidationError as exc:
             e = exc.errors()[0]
             raise CliError(f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}") from None
-    ctx = _with_grader(_context())
+    ctx = _context()
+    # The first question needs no model: ask it at once and load the grader meanwhile (the
+    # terminal waits for it only when the first answer is sent).
+    threading.Thread(target=ctx.load_grader, kwargs={"preload": False}, name="grader-load", daemon=True).start()
     with cli_errors():
         TerminalInterview(ctx, console, sys.stdin, answer_model=AnswerIn).run(params)
 

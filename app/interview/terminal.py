@@ -125,6 +125,7 @@ class TerminalInterview:
                 db.commit()
                 # Like the page and the API: a session stuck behind an answer whose grading
                 # stopped (the process died) is graded and moved on.
+                self._runner.run(self._grader_ready())
                 turn = self._runner.run(self.service.resume(db, session))
                 db.commit()
                 if session.status != "finished" and turn is None:
@@ -176,7 +177,20 @@ class TerminalInterview:
             db.commit()
             print_report(self.console, report)
 
+    async def _grader_ready(self) -> None:
+        """Wait for a grader that is still loading in the background (the CLI asks the first
+        question before the model is loaded, so the candidate reads while it loads)."""
+        if self.ctx.grader is not None:
+            return
+        if not self.ctx.loaded.is_set():
+            with self.console.status("loading the grader..."):
+                await asyncio.to_thread(self.ctx.loaded.wait)
+        if self.ctx.grader is None:
+            self.console.print(f"[red]The grader could not be loaded: {self.ctx.grader_error}[/]", highlight=False)
+        self.service = self.ctx.interviews
+
     async def _answer(self, db: Session, session: InterviewSession, turn: Turn, text: str) -> Turn | None:
+        await self._grader_ready()
         with self.console.status("grading..."):
             out = await self.service.answer(db, session, turn.id, text)
             db.commit()

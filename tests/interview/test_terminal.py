@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,34 @@ def test_cli_interview_and_grade_on_sqlite(tmp_path: Path, monkeypatch: pytest.M
     assert result.exit_code == 2 and "missing" in result.output
     result = runner.invoke(cli_app, ["grade", "--input", str(tmp_path / "nope.jsonl"), "--output", str(out)])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_the_first_question_comes_while_the_grader_still_loads(ctx: AppContext, db: Session) -> None:
+    """The CLI loads the grader in the background; the terminal asks at once and waits for the
+    grader only when the first answer is sent."""
+    loading = dataclasses.replace(ctx, grader=None, loaded=threading.Event())
+    seen_before_load: list[bool] = []
+
+    class _LoadsOnFirstRead(io.StringIO):
+        def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+            if not seen_before_load:
+                seen_before_load.append(loading.grader is None)  # asked before any grader existed
+
+                def finish_loading() -> None:
+                    time.sleep(0.2)
+                    loading.grader = ctx.grader
+                    loading.loaded.set()
+
+                threading.Thread(target=finish_loading).start()
+            return super().readline()
+
+    out = io.StringIO()
+    stdin = _LoadsOnFirstRead("Canary releases send a small share of traffic to the new model first.\n\n/quit\n")
+    TerminalInterview(loading, Console(file=out, width=120, color_system=None), stdin, AnswerIn).run(
+        SessionStart(track="mlops", num_questions=2, seed=3)
+    )
+    assert seen_before_load == [True]
+    session = db.scalars(select(InterviewSession).order_by(InterviewSession.created_at.desc())).first()
+    assert session is not None
+    answered = [t for t in session.turns if t.status == "answered"]
+    assert len(answered) == 1 and answered[0].score is not None and answered[0].grading_status != "ungraded"
