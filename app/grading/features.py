@@ -156,6 +156,14 @@ def drop_question_echo(answer: str, question: str) -> str:
     return " ".join(kept)
 
 
+def is_off_topic(answer: str, item: GradeInput) -> bool:
+    """Whether ``answer`` shares no content word with the question, the reference or the rubric
+    (an answer about something else entirely: there is nothing in it to probe further)."""
+    topic = " ".join([item.question, item.reference_answer, *(p.text for p in item.rubric)])
+    said = set(content_words(answer))
+    return bool(said) and not said.intersection(content_words(topic))
+
+
 def drop_off_topic(answer: str, item: GradeInput) -> str:
     """``answer`` without the sentences that share no content word with the question, the
     reference or the rubric. Used on answers that tried to instruct the grader, whose
@@ -214,9 +222,7 @@ def _overlap(a: set[str], b: set[str]) -> tuple[float, float, float]:
 def _token_masks(te: TokenEmbeddings, asked: set[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per token: (not a question word, and a content word that is not a question word)."""
     word_list = te.words
-    not_asked_w = np.array(
-        [stem(w) not in asked and w.isalnum() for w in word_list], dtype=bool
-    )
+    not_asked_w = np.array([stem(w) not in asked and w.isalnum() for w in word_list], dtype=bool)
     content_w = np.array(
         [w.isalnum() and w not in STOPWORDS and stem(w) not in asked for w in word_list],
         dtype=bool,
@@ -299,10 +305,7 @@ def compute(
     # that span as the evidence. Points made only of question words fall back to the span
     # embedding similarity, minus any excess similarity of the span to the question itself.
     a_offsets = answer.offsets[a_content]
-    span_masks = [
-        (a_offsets[:, 0] >= prep.spans[i][0]) & (a_offsets[:, 1] <= prep.spans[i][1])
-        for i in span_idx
-    ]
+    span_masks = [(a_offsets[:, 0] >= prep.spans[i][0]) & (a_offsets[:, 1] <= prep.spans[i][1]) for i in span_idx]
     floor = np.maximum(point_m @ q, QUESTION_FLOOR)[:, None]
     excess = np.maximum(0.0, (cand_m @ q)[None, :] - floor)
     judged = point_sims - QUESTION_PENALTY * excess
@@ -314,10 +317,7 @@ def compute(
         evidence = None
         if len(pt) and len(at) and span_masks:
             token_sims = pt @ at.T
-            per_span = [
-                float(token_sims[:, m].max(axis=1).mean()) if m.any() else -1.0
-                for m in span_masks
-            ]
+            per_span = [float(token_sims[:, m].max(axis=1).mean()) if m.any() else -1.0 for m in span_masks]
             j = int(np.argmax(per_span))
             if per_span[j] > -1.0:
                 sim, evidence = per_span[j], prep.span_text(span_idx[j])

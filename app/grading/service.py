@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.grading.claims import MSG_KEYWORD_LIST
+from app.grading.features import is_off_topic
 from app.grading.injection import screen
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
@@ -62,6 +63,7 @@ MSG_INJECTION = (
     "Part of the answer spoke to the grader instead of answering the question; it was set aside, "
     "earned nothing, and the turn is flagged for a reviewer."
 )
+MSG_OFF_TOPIC = "The answer shares no term with the question or its rubric: it seems to be about something else."
 MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
 MSG_UNCLEAR = (
     "{n} rubric point{s} could not be confirmed from the embedding evidence (shown as not "
@@ -193,6 +195,8 @@ class Grader:
             flags.append("suspected_injection")
         if outcome is not None and verdict is None:
             flags.append(f"judge_{outcome.status}")
+        if not evidence.non_answer and is_off_topic(inp.answer, inp):
+            flags.append("off_topic")  # the interview asks no follow-up about it
 
         judge_score = None
         if verdict is not None:
@@ -227,6 +231,8 @@ class Grader:
         if unclear:
             notes.append(MSG_UNCLEAR.format(n=len(unclear), s="" if len(unclear) == 1 else "s"))
             flags.append("unconfirmed_points")
+        if "off_topic" in flags:
+            notes.append(MSG_OFF_TOPIC)
         message = " ".join([message, *notes])
 
         # Each point's evidence is quoted once, on the point; strengths and gaps name points.

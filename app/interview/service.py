@@ -675,6 +675,8 @@ class InterviewService:
     def _follow_up(self, db: Session, session: InterviewSession, turn: Turn, result: GradeResult | None) -> Turn | None:
         if result is None or not result.score or self.settings.max_follow_ups == 0:
             return None  # ungraded, or a non-answer: nothing to probe, move on
+        if "off_topic" in result.flags:
+            return None  # an answer about something else: probing its gaps would be absurd
         main = turn if not turn.is_follow_up else self._turn_for(session, turn.parent_turn_id or "")
         chain = [t for t in session.turns if t.parent_turn_id == main.id]
         if len(chain) >= self.settings.max_follow_ups:

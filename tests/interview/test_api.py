@@ -365,3 +365,16 @@ def test_the_candidate_token_is_documented_and_bounded(client: TestClient) -> No
     assert again.status_code == 201 and again.json()["candidate_token"] == first["candidate_token"]
     long = client.post("/api/sessions", json=START, headers={"X-Candidate-Token": "x" * 201})
     assert long.status_code == 422 and "x-candidate-token" in long.text.lower()
+
+
+def test_an_off_topic_answer_gets_no_follow_up(client: TestClient) -> None:
+    s = start(client, mode="practice")
+    sid, token, q1 = s["session_id"], s["token"], s["question"]
+    pizza = "My favourite pizza has mozzarella, basil and tomatoes, baked quickly in a wood oven."
+    r = client.post(
+        f"/api/sessions/{sid}/answers", headers=auth(token), json={"turn_id": q1["turn_id"], "answer": pizza}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "off_topic" in body["grading"]["flags"] and "something else" in body["grading"]["status_message"]
+    assert body["next_question"]["is_follow_up"] is False and body["next_question"]["number"] == 2
