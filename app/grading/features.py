@@ -159,9 +159,13 @@ def drop_question_echo(answer: str, question: str) -> str:
 def is_off_topic(answer: str, item: GradeInput) -> bool:
     """Whether ``answer`` shares no content word with the question, the reference or the rubric
     (an answer about something else entirely: there is nothing in it to probe further)."""
-    topic = " ".join([item.question, item.reference_answer, *(p.text for p in item.rubric)])
     said = set(content_words(answer))
-    return bool(said) and not said.intersection(content_words(topic))
+    return bool(said) and not said.intersection(_topic_words(item))
+
+
+def _topic_words(item: GradeInput) -> set[str]:
+    """Content words of the question, the reference and the rubric: what an answer is about."""
+    return set(content_words(" ".join([item.question, item.reference_answer, *(p.text for p in item.rubric)])))
 
 
 def drop_off_topic(answer: str, item: GradeInput) -> str:
@@ -169,8 +173,7 @@ def drop_off_topic(answer: str, item: GradeInput) -> str:
     reference or the rubric. Used on answers that tried to instruct the grader, whose
     pleasantries and pleas ("Many thanks in advance, it means a lot.") are what remains of the
     message once the instruction is gone, and must not change the score either way."""
-    topic = " ".join([item.question, item.reference_answer, *(p.text for p in item.rubric)])
-    vocabulary = set(content_words(topic))
+    vocabulary = _topic_words(item)
     sentences = split_sentences(answer)
     kept = [s for s in sentences if vocabulary.intersection(content_words(s))]
     return " ".join(kept) if kept and len(kept) < len(sentences) else answer
