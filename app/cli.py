@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,12 +20,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.config import Settings
+from evals.cli import app as eval_app
+
+if TYPE_CHECKING:
+    # Imported for annotations only: each command imports what it runs, so `--help` stays quick.
+    from app.context import AppContext
+    from app.grading.schemas import GradeInput, GradeResult
+    from app.grading.service import Grader
 
 app = typer.Typer(help="Mock technical interviews with graded free-text answers.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 bank_app = typer.Typer(help="The question bank.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(bank_app, name="bank")
+app.add_typer(eval_app, name="eval")  # owned by evals/: gold, semeval, mohler, injection, shadow
 
 console = Console()
 err = Console(stderr=True)
@@ -63,7 +71,7 @@ def load_settings() -> Settings:
         return Settings()
 
 
-def _context(migrate: bool | None = None) -> Any:
+def _context(migrate: bool | None = None) -> AppContext:
     from app.context import build_context
 
     settings = load_settings()
@@ -71,14 +79,20 @@ def _context(migrate: bool | None = None) -> Any:
         return build_context(settings, migrate=migrate)
 
 
-def _with_grader(ctx: Any) -> Any:
+def _with_grader(ctx: AppContext) -> AppContext:
     """Load the grader. Unlike the server, a command does not embed the whole bank first: it
     grades a few answers, and their texts are embedded (and cached) as they come."""
     with console.status("Loading the embedding model..."):
         ctx.load_grader(preload=False)
+    _grader(ctx)
+    return ctx
+
+
+def _grader(ctx: AppContext) -> Grader:
+    """The loaded grader, or a one-line error (exit 2) that says why it did not load."""
     if ctx.grader is None:
         raise fail(f"could not load the grader: {ctx.grader_error}")
-    return ctx
+    return ctx.grader
 
 
 def main() -> None:
@@ -206,18 +220,18 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def judge_status(result: Any, judge_on: bool) -> str:
-    """``off`` (no judge configured), ``ok``, ``not_needed`` (non-answer) or the failure."""
+def judge_status(result: GradeResult, judge_on: bool) -> str:
+    """``off`` (no judge configured), ``not_needed`` (non-answer), or how the judging ended
+    (``ok``, ``parse_error``, ``unavailable``)."""
     if not judge_on:
         return "off"
-    if result.judge_score is not None:
-        return "ok"
-    failed = [f.removeprefix("judge_") for f in result.flags if f.startswith("judge_") and f != "judge_disagreement"]
-    return failed[0] if failed else "not_needed"
+    if result.judge_status is None:
+        return "not_needed"
+    return result.judge_status.value
 
 
-async def _grade_all(grader: Any, items: list[Any], on_done: Callable[[], None]) -> list[Any]:
-    async def one(item: Any) -> Any:
+async def _grade_all(grader: Grader, items: list[GradeInput], on_done: Callable[[], None]) -> list[GradeResult]:
+    async def one(item: GradeInput) -> GradeResult:
         result = await grader.grade(item)
         on_done()
         return result
@@ -252,13 +266,13 @@ def grade(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
     ) as progress:
         task = progress.add_task("grade", total=len(items))
-        results = asyncio.run(_grade_all(ctx.grader, items, lambda: progress.advance(task)))
+        results = asyncio.run(_grade_all(_grader(ctx), items, lambda: progress.advance(task)))
     judge_on = ctx.settings.judge_enabled
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as fh:
         for row, result in zip(rows, results, strict=True):
             out = {"id": row["id"], "score": result.score, "judge_status": judge_status(result, judge_on)}
-            out |= result.model_dump(mode="json", exclude={"score"})
+            out |= result.model_dump(mode="json", exclude={"score", "judge_status"})
             fh.write(json.dumps(out, ensure_ascii=False) + "\n")
     scored = [r.score for r in results if r.score is not None]
     mean = sum(scored) / len(scored) if scored else float("nan")
@@ -312,7 +326,7 @@ def regrade(
         with ctx.session_factory() as db:
             waiting = db.scalar(select(func.count()).select_from(Turn).where(Turn.judge_pending)) or 0
         if waiting:
-            why = "no judge is configured" if ctx.grader.judge is None else "the judge is not reachable"
+            why = "no judge is configured" if _grader(ctx).judge is None else "the judge is not reachable"
             console.print(f"{waiting} turn(s) still wait for the LLM judge ({why})")
     if counts.failed:
         raise typer.Exit(code=1)
@@ -359,92 +373,3 @@ def interview(
     threading.Thread(target=ctx.load_grader, kwargs={"preload": False}, name="grader-load", daemon=True).start()
     with cli_errors():
         TerminalInterview(ctx, console, sys.stdin, answer_model=AnswerIn).run(params)
-
-
-# ---------------------------------------------------------------------------- eval
-@app.command("eval")
-def eval_cmd(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="gold (the rubric regression evals), semeval or mohler (real human labels), injection "
-            "(disguised injections and honest answers about them), or shadow."
-        ),
-    ] = "gold",
-    dataset: Annotated[
-        Path | None, typer.Option(help="Gold-set JSON lines (default evals/datasets/gold-v1.jsonl).")
-    ] = None,
-    grader: Annotated[str, typer.Option(help="embedding, judge, hybrid, or a config in evals/configs/.")] = "embedding",
-    report: Annotated[Path | None, typer.Option(help="Folder for the Markdown/HTML/JSON report.")] = None,
-    compare_with: Annotated[
-        tuple[str, str] | None, typer.Option("--compare", help="Two grader configurations to compare.")
-    ] = None,
-    split: Annotated[str, typer.Option(help="all, train or test (the held-out questions).")] = "all",
-    replay: Annotated[bool, typer.Option(help="Judge answers from the recorded cache only (CI).")] = False,
-    data: Annotated[
-        Path | None, typer.Option(help="Dataset folder (semeval, mohler; default ../shared/datasets/<name>).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
-    no_gate: Annotated[bool, typer.Option(help="Report only; do not exit non-zero on thresholds.")] = False,
-) -> None:
-    """Measure the grader against human scores; exit 1 when a figure falls below its threshold."""
-    if target in ("semeval", "mohler"):
-        from evals.human_data import DataMissing
-        from evals.human_eval import run
-        from evals.runner import load_thresholds
-
-        limits = {} if no_gate else load_thresholds().get("human", {})
-        try:
-            code = run(target, data, limits, console, as_json=as_json)
-        except DataMissing as exc:
-            raise fail(f"{exc} (pass --data DIR)") from None
-        raise typer.Exit(code=code)
-    if target == "injection":
-        from evals.cli import _embedding
-        from evals.injection import run as run_injection
-        from evals.runner import load_thresholds
-
-        ctx = _context()
-        limits = {} if no_gate else load_thresholds().get("injection", {})
-        with cli_errors():
-            code = run_injection(
-                ctx.settings,
-                _embedding(ctx.settings),
-                ctx.bank,
-                limits,
-                console,
-                as_json=as_json,
-                progress=lambda msg: console.print(msg, style="dim"),
-            )
-        raise typer.Exit(code=code)
-    if target == "shadow":
-        from evals.shadow import shadow_agreement
-
-        ctx = _context()
-        with ctx.session_factory() as db:
-            figures = shadow_agreement(db)
-        typer.echo(json.dumps(figures, indent=2))
-        return
-    if target != "gold":
-        raise fail(f"unknown evaluation {target!r}; choose gold, semeval, mohler, injection or shadow")
-    if split not in ("all", "train", "test"):
-        raise fail("--split must be all, train or test")
-    from evals.cli import run_gold
-
-    with cli_errors():
-        try:
-            code = run_gold(
-                load_settings(),
-                dataset=dataset,
-                grader=grader,
-                report=report,
-                compare_configs=compare_with,
-                split=split,
-                replay=replay,
-                as_json=as_json,
-                gate=not no_gate,
-                console=console,
-            )
-        except (ValueError, FileNotFoundError) as exc:
-            raise CliError(str(exc)) from exc
-    raise typer.Exit(code=code)

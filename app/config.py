@@ -8,7 +8,10 @@ Everything has a default that works on one machine with nothing configured: a SQ
 
 from __future__ import annotations
 
+import atexit
+from contextlib import ExitStack
 from functools import lru_cache
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +19,35 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The root of a source checkout, for development tools only (the evals' reports, the datasets
+in ``../shared``). Nothing the service reads is found through it: in an installed package it is
+just ``site-packages``. Shipped data is found with :func:`resource_dir`."""
+
+_RESOURCES = ExitStack()
+atexit.register(_RESOURCES.close)
+
+
+def resource_dir(package: str, *parts: str) -> Path:
+    """A folder shipped with ``package`` (``resource_dir("app.web", "static")``), as a real path.
+
+    Read through ``importlib.resources``, so it is found wherever the package is installed: a
+    wheel in ``site-packages``, or an editable install of a checkout (where setuptools maps
+    ``app.prompts`` onto ``./prompts``). Alembic, jinja2's file loader and the bank loader want
+    real folders: for a package installed as plain files (what pip does) ``as_file`` gives the
+    folder itself; for one imported from a zip (Python 3.12+), a copy kept until exit.
+    """
+    return _RESOURCES.enter_context(as_file(files(package).joinpath(*parts)))
+
+
+BUNDLED_BANK_DIR = resource_dir("app.question_bank")
+"""The question bank shipped in the package (``question_bank/`` of the checkout)."""
+PROMPTS_DIR = resource_dir("app.prompts")
+"""The judge and follow-up prompt templates shipped in the package (``prompts/`` of the checkout)."""
 
 
 MIN_TOKEN_CHARS = 16
 """Shortest reviewer or grading token accepted at start-up."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -37,14 +65,15 @@ class Settings(BaseSettings):
     bank_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     """Extra question-bank folders (comma-separated), validated like the bundled bank."""
     bundled_bank: bool = True
-    prompts_dir: Path = REPO_ROOT / "prompts"
+    prompts_dir: Path = PROMPTS_DIR
+    """Folder of the versioned judge and follow-up prompts; the shipped ones unless set."""
 
     embedding_model: str = ""
     """A sentence-transformers model path or name; empty means the bundled all-MiniLM-L6-v2."""
     embedding_cache_dir: Path | None = None
     embedding_bf16: bool | None = None
-    """Run the embedding model in bfloat16 (about 2.5x faster on CPUs with native bf16, same
-    embeddings to cosine 0.99998). Empty means: on where the CPU supports it."""
+    """Run the embedding model in bfloat16 (faster on CPUs with native bf16; see
+    ``Encoder.bf16`` for the measured figures). Empty means: on where the CPU supports it."""
     embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
     embedding_max_batch: int = Field(default=16, ge=1, le=256)
     """Answers graded in one model call at most. Small batches keep waits even under load

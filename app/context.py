@@ -11,7 +11,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 SIGNIN_WINDOW_S = 15 * 60
+
 
 @dataclass
 class AppContext:
@@ -135,3 +138,12 @@ def build_context(settings: Settings, *, migrate: bool | None = None) -> AppCont
     if migrate if migrate is not None else settings.is_sqlite:
         upgrade(settings.sqlalchemy_url)
     return AppContext(settings, engine, make_sessionmaker(engine), bank)
+
+
+def get_context(request: Request) -> AppContext:
+    """The whole process context, for the pages (``app.web``) that use most of it."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]

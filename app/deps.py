@@ -1,50 +1,53 @@
-"""FastAPI dependencies, as ``Annotated`` aliases so route signatures stay short."""
+"""FastAPI dependencies shared by every domain's routes, as ``Annotated`` aliases so route
+signatures stay short: the request's database session (which owns the commit), settings,
+bearer tokens and the reviewer check.
+
+Shared below the domains: nothing here imports a domain. Each domain keeps the dependencies
+on its own services beside its routes (``app/grading/deps.py``, ``app/interview/deps.py``,
+``app/bank/deps.py``); the whole process context is :data:`app.context.ContextDep`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.context import AppContext
 from app.db.base import finish_in_thread
 from app.errors import Forbidden, Unauthorized
-from app.grading.service import Grader
-from app.interview.models import InterviewSession
-from app.interview.service import InterviewService
 
 _bearer = HTTPBearer(auto_error=False, description="The session token, or the reviewer token.")
 
 
-def get_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
+def process_context(request: Request) -> Any:
+    """The process's :class:`app.context.AppContext` (set on ``app.state`` by ``app.main``).
+
+    Typed ``Any`` here because the context is built above the domains; the dependencies that
+    read it return typed objects."""
+    return request.app.state.ctx
 
 
-ContextDep = Annotated[AppContext, Depends(get_context)]
-
-
-def get_settings(ctx: ContextDep) -> Settings:
-    return ctx.settings
+def get_settings(request: Request) -> Settings:
+    settings: Settings = process_context(request).settings
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_db(ctx: ContextDep) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One database session per request, and the owner of its commit: what the route did is
     committed when it returns, rolled back when it raises.
 
     ``scope="function"`` runs this exit code before the response is sent (FastAPI's default
     runs it after), so a reply never announces work whose commit then failed. The commit runs
     in a thread of its own pool (:func:`app.db.base.finish_in_thread`), never on the loop."""
-    session = ctx.session_factory()
+    session = process_context(request).session_factory()
     try:
         yield session
     except Exception:
@@ -59,21 +62,6 @@ async def get_db(ctx: ContextDep) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
-async def get_grader(ctx: ContextDep) -> Grader | None:
-    """The grader, waiting (briefly) for the model if the process is still loading it."""
-    if not ctx.loaded.is_set():
-        await asyncio.to_thread(ctx.loaded.wait, 120)
-    return ctx.grader
-
-
-GraderDep = Annotated[Grader | None, Depends(get_grader)]
-
-
-def get_interviews(ctx: ContextDep, grader: GraderDep) -> InterviewService:
-    return InterviewService(ctx.settings, ctx.bank, grader, ctx.shadow, ctx.runtime)
-
-
-InterviewsDep = Annotated[InterviewService, Depends(get_interviews)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -83,20 +71,6 @@ def bearer_token(request: Request, credentials: BearerDep, cookie_name: str | No
     if cookie_name and request.cookies.get(cookie_name):
         return request.cookies[cookie_name]
     raise Unauthorized("a session token is required (Authorization: Bearer <token>)")
-
-
-def get_current_session(
-    session_id: str, request: Request, credentials: BearerDep, db: SessionDep, interviews: InterviewsDep
-) -> InterviewSession:
-    # The session cookie counts only for reads: state-changing API calls need the Bearer token,
-    # so a cross-site form can never act with a candidate's cookie (the web pages post to their
-    # own CSRF-checked endpoints).
-    cookie = f"mi_session_{session_id}" if request.method in ("GET", "HEAD") else None
-    token = bearer_token(request, credentials, cookie_name=cookie)
-    return interviews.authenticate(db, session_id, token)  # ends its read (no lock held after)
-
-
-CurrentSession = Annotated[InterviewSession, Depends(get_current_session)]
 
 
 def require_reviewer(credentials: BearerDep, settings: SettingsDep) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
+from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from swagger_ui_bundle import swagger_ui_path
 
@@ -32,6 +34,19 @@ from app.web.common import error_response
 from app.web.security import add_security_headers
 
 log = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    grader: str | None = None
+    """``embedding`` or ``hybrid`` (with an LLM judge)."""
+    bank_version: str | None = None
+    reason: str | None = None
+    """Why it is not ready yet (the model is loading, or failed to load)."""
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -140,17 +155,25 @@ def create_app(
 
     # Both answer on the event loop, without a worker thread or the database: they stay quick
     # however busy the workers are.
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["ops"], response_model=Health)
+    async def healthz() -> Health:
+        """Liveness: the process answers (it may still be loading the grader)."""
+        return Health()
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready yet (the reason says why)."}},
+    )
     async def readyz(request: Request) -> JSONResponse:
+        """Readiness: the grader is loaded, so answers are graded at once."""
         ctx: AppContext = request.app.state.ctx
         if ctx.grader is not None:
-            return JSONResponse({"status": "ready", "grader": ctx.grader.mode, "bank_version": ctx.bank.version})
+            ready = Readiness(status="ready", grader=ctx.grader.mode, bank_version=ctx.bank.version)
+            return JSONResponse(ready.model_dump(exclude_none=True))
         reason = ctx.grader_error or "loading the embedding model"
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse(Readiness(status="not ready", reason=reason).model_dump(exclude_none=True), status_code=503)
 
     if app_settings.metrics:
         app.mount("/metrics", make_asgi_app())

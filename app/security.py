@@ -6,6 +6,8 @@ log shows them redacted; a password inside ``OPENAI_BASE_URL`` never reaches ``l
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
@@ -13,6 +15,16 @@ from urllib.parse import urlsplit, urlunsplit
 _SECRET_PATH = re.compile(r"(/shared/)[^/?#\s]+")
 _SECRET_QUERY = re.compile(r"([?&](?:token|share|session_token|candidate_token)=)[^&#\s]+", re.IGNORECASE)
 REDACTED = "<redacted>"
+
+
+def hash_token(token: str) -> str:
+    """What is stored for a secret token (candidate, session, share): its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: str, token_hash: str) -> bool:
+    """Whether ``token`` is the one whose hash is ``token_hash`` (constant-time comparison)."""
+    return hmac.compare_digest(hash_token(token), token_hash)
 
 
 def redact_path(path: str) -> str:

@@ -121,7 +121,7 @@ def raw_grader(n: int = 96) -> dict[str, float]:
     from app.grading.schemas import GradeInput
 
     bank, _ = load_bank(bank_folders())
-    settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()))
     grader = EmbeddingGrader(Encoder(settings.embedding_model, None, bf16=settings.embedding_bf16))
     questions = list(bank.questions.values())
     items = []
@@ -472,8 +472,15 @@ def huge(server: Server) -> list[dict[str, float]]:
         t = time.perf_counter()
         r = httpx.post(f"{server.url}/api/grade", content=body, headers={"content-type": "application/json"})
         elapsed = time.perf_counter() - t
-        out.append({"bytes": size, "status": r.status_code, "s": elapsed, "rss_before_mb": before,
-                    "rss_after_mb": rss_mb(server.proc.pid)})
+        out.append(
+            {
+                "bytes": size,
+                "status": r.status_code,
+                "s": elapsed,
+                "rss_before_mb": before,
+                "rss_after_mb": rss_mb(server.proc.pid),
+            }
+        )
     return out
 
 

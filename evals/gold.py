@@ -10,9 +10,10 @@ import yaml
 from pydantic import BaseModel, Field
 
 from app.bank.loader import Bank
+from app.config import resource_dir
 from app.grading.schemas import GradeInput
 
-DATASETS = Path(__file__).resolve().parent / "datasets"
+DATASETS = resource_dir("evals", "datasets")
 DEFAULT_GOLD = DATASETS / "gold-v1.jsonl"
 DEFAULT_PAIRS = DATASETS / "pairs-v1.jsonl"
 SPLITS = DATASETS / "splits-v1.yaml"

@@ -29,6 +29,7 @@ from app.grading.features import SCORING_FEATURES
 from app.grading.pair_model import DEFAULT_VERSION, PairModel
 from app.grading.schemas import GradeInput
 from app.grading.verdicts import PAIR_FEATURES
+from app.rubric import PASS_MARK
 from evals.human_data import MOHLER_DIR, SEMEVAL_DIR, mohler_pairs, semeval_pairs
 
 FEATURES: tuple[str, ...] = (*SCORING_FEATURES, *PAIR_FEATURES, "statement_share")
@@ -121,7 +122,7 @@ def source_figures(rows: Sequence[dict[str, Any]], pred: np.ndarray, cosine: np.
         out["semeval"] = {
             "n": int(sel.sum()),
             "auc": round(float(roc_auc_score(lab, pred[sel])), 4),
-            "macro_f1_pass": round(float(f1_score(lab, pred[sel] >= 3.0, average="macro")), 4),
+            "macro_f1_pass": round(float(f1_score(lab, pred[sel] >= PASS_MARK, average="macro")), 4),
             "cosine_auc": round(float(roc_auc_score(lab, cosine[sel])), 4),
         }
         ds = np.array([r.get("dataset", "") for r in rows])
@@ -130,7 +131,7 @@ def source_figures(rows: Sequence[dict[str, Any]], pred: np.ndarray, cosine: np.
             lab2 = np.array([r.get("label", 0) for r in rows])[s2] >= 0.5
             out["semeval"][name] = {
                 "auc": round(float(roc_auc_score(lab2, pred[s2])), 4),
-                "macro_f1_pass": round(float(f1_score(lab2, pred[s2] >= 3.0, average="macro")), 4),
+                "macro_f1_pass": round(float(f1_score(lab2, pred[s2] >= PASS_MARK, average="macro")), 4),
             }
     sel = src == "mohler"
     if sel.any():

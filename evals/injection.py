@@ -35,20 +35,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from app.bank.loader import Bank
-from app.config import REPO_ROOT, Settings
+from app.config import REPO_ROOT, Settings, resource_dir
 from app.grading.injection import REMOVED_MARKER, normalise, screen
 from app.grading.schemas import GradeInput
 from app.grading.service import Grader
 from app.interview.service import InterviewService
 
-DATASETS = Path(__file__).parent / "datasets"
+if TYPE_CHECKING:
+    import httpx
+
+    from app.grading.embedding_grader import EmbeddingGrader
+
+DATASETS = resource_dir("evals", "datasets")
 SETS = {
     "development": ("injection-v1.jsonl", "injection-honest-v1.jsonl"),
     "held-out": ("injection-heldout-v1.jsonl", "injection-heldout-honest-v1.jsonl"),
@@ -198,7 +203,7 @@ class GullibleJudge:
         self.inserted: dict[str, str] = {}  # answer text -> its inserted instruction
         self.inputs: dict[str, GradeInput] = {}
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         import httpx
 
         user = json.loads(request.content)["messages"][-1]["content"]
@@ -316,7 +321,7 @@ def gate(figures: dict[str, Any], limits: dict[str, Any]) -> list[str]:
 
 def run(
     settings: Settings,
-    embedding: Any,
+    embedding: EmbeddingGrader,
     bank: Bank,
     limits: dict[str, Any],
     console: Console,

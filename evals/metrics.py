@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-PASS_MARK = 3.0
+from app.rubric import PASS_MARK
 
 
 def _arrays(pred: Sequence[float], human: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 from markdown_it import MarkdownIt
@@ -13,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from evals.runner import EvalRun, write_json
+from evals.schemas import EvalSummary, ScopeFigures
 
 PLOTS = ("scatter.png", "bands.png", "categories.png")
 
@@ -33,13 +33,13 @@ def _plots(run: EvalRun, out: Path) -> None:
         ylabel="predicted score",
         xlim=(-0.2, 5.2),
         ylim=(-0.2, 5.2),
-        title=f"{run.figures['grader']}: predicted vs human",
+        title=f"{run.figures.grader}: predicted vs human",
     )
     fig.tight_layout()
     fig.savefig(out / "scatter.png", dpi=110)
     plt.close(fig)
 
-    conf = run.figures["band_confusion"]
+    conf = run.figures.band_confusion
     fig, ax = plt.subplots(figsize=(4, 3.5))
     grid = [[conf.get(h, {}).get(p, 0) for p in ("fail", "pass")] for h in ("fail", "pass")]
     ax.imshow(grid, cmap="Blues")
@@ -59,11 +59,11 @@ def _plots(run: EvalRun, out: Path) -> None:
     fig.savefig(out / "bands.png", dpi=110)
     plt.close(fig)
 
-    cats = run.figures["by_category"]
+    cats = run.figures.by_category
     fig, ax = plt.subplots(figsize=(7, 3.5))
     names = list(cats)
-    ax.bar(names, [cats[c]["mae"] for c in names], label="MAE")
-    ax.bar(names, [cats[c]["bias"] for c in names], alpha=0.5, label="bias (pred - human)")
+    ax.bar(names, [cats[c].mae for c in names], label="MAE")
+    ax.bar(names, [cats[c].bias for c in names], alpha=0.5, label="bias (pred - human)")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set(ylabel="score points", title="error by category")
     ax.legend()
@@ -73,26 +73,25 @@ def _plots(run: EvalRun, out: Path) -> None:
     plt.close(fig)
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
-def markdown(figures: dict[str, Any], failures: list[str]) -> str:
-    o = figures["overall"]
+def _scope_row(name: str, block: ScopeFigures) -> str:
+    figures = (block.metric(m) for m in ("pearson", "spearman", "qwk", "mae", "rmse", "band_accuracy"))
+    return f"| {name} | {block.n} | " + " | ".join(_fmt(v) for v in figures) + " |"
+
+
+def markdown(figures: EvalSummary, failures: list[str]) -> str:
     lines = [
-        f"# Grader eval: {figures['grader']}",
+        f"# Grader eval: {figures.grader}",
         "",
-        f"{figures['n_scored']} of {figures['n_items']} gold answers scored ({figures['unscored']} unscored).",
+        f"{figures.n_scored} of {figures.n_items} gold answers scored ({figures.unscored} unscored).",
         "",
         "| scope | n | pearson | spearman | qwk | mae | rmse | band accuracy |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, block in [("all", o), *figures["by_split"].items()]:
-        lines.append(
-            f"| {name} | {block.get('n')} | "
-            + " | ".join(_fmt(block.get(m, "")) for m in ("pearson", "spearman", "qwk", "mae", "rmse", "band_accuracy"))
-            + " |"
-        )
+    lines += [_scope_row(name, block) for name, block in [("all", figures.overall), *figures.by_split.items()]]
     lines += [
         "",
         "## By category",
@@ -100,8 +99,8 @@ def markdown(figures: dict[str, Any], failures: list[str]) -> str:
         "| category | n | mean human | mean predicted | MAE | bias |",
         "|---|---|---|---|---|---|",
     ]
-    for cat, c in figures["by_category"].items():
-        lines.append(f"| {cat} | {c['n']} | {c['mean_human']} | {c['mean_pred']} | {c['mae']} | {c['bias']} |")
+    for cat, c in figures.by_category.items():
+        lines.append(f"| {cat} | {c.n} | {c.mean_human} | {c.mean_pred} | {c.mae} | {c.bias} |")
     lines += [
         "",
         "## Invariance",
@@ -109,20 +108,18 @@ def markdown(figures: dict[str, Any], failures: list[str]) -> str:
         "| kind | pairs | limit | max raise | mean abs diff | passed |",
         "|---|---|---|---|---|---|",
     ]
-    for kind, inv in figures["invariance"].items():
-        lines.append(
-            f"| {kind} | {inv['n']} | {inv['limit']} | {inv['max_raise']} | {inv['mean_abs_diff']} | {inv['passed']} |"
-        )
-    j, lat = figures["judge"], figures["latency_ms"]
+    for kind, inv in figures.invariance.items():
+        lines.append(f"| {kind} | {inv.n} | {inv.limit} | {inv.max_raise} | {inv.mean_abs_diff} | {inv.passed} |")
+    j, lat = figures.judge, figures.latency_ms
     lines += [
         "",
         "## Judge and cost",
         "",
-        f"- items judged: {j['items_judged']}; fallback rate: {j['fallback_rate']}; parse failure rate: "
-        f"{j['parse_failure_rate']}",
-        f"- LLM calls: {j['calls']} (cache hits {j['cache_hits']}, replay misses {j['cache_misses']}); "
-        f"tokens: {j['prompt_tokens']} prompt + {j['completion_tokens']} completion",
-        f"- latency per grading: p50 {lat['p50']} ms, p95 {lat['p95']} ms",
+        f"- items judged: {j.items_judged}; fallback rate: {j.fallback_rate}; parse failure rate: "
+        f"{j.parse_failure_rate}",
+        f"- LLM calls: {j.calls} (cache hits {j.cache_hits}, replay misses {j.cache_misses}); "
+        f"tokens: {j.prompt_tokens} prompt + {j.completion_tokens} completion",
+        f"- latency per grading: p50 {lat.p50} ms, p95 {lat.p95} ms",
         "",
         "## Plots",
         "",
@@ -144,10 +141,10 @@ def write_report(run: EvalRun, out: Path, failures: list[str]) -> Path:
     body = MarkdownIt("commonmark").enable("table").render(md)  # escapes any raw HTML in text
     (out / "report.html").write_text(
         f"<!doctype html><html lang='en'><meta charset='utf-8'>"
-        f"<title>Grader eval: {html.escape(run.figures['grader'])}</title>"
+        f"<title>Grader eval: {html.escape(run.figures.grader)}</title>"
         f"<style>body{{font-family:sans-serif;max-width:60em;margin:auto}}td,th{{padding:2px 8px}}</style>"
         f"<body>{body}</body></html>",
         encoding="utf-8",
     )
-    write_json(out / "figures.json", run.figures | {"threshold_failures": failures})
+    write_json(out / "figures.json", run.figures.model_dump() | {"threshold_failures": failures})
     return out

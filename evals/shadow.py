@@ -19,9 +19,9 @@ from evals.metrics import all_metrics
 def shadow_agreement(db: Session) -> dict[str, Any]:
     turns = db.scalars(select(Turn).where(Turn.shadow_grading.is_not(None), Turn.score.is_not(None))).all()
     pairs = [
-        (float(t.score), float(t.shadow_grading["score"]))  # type: ignore[arg-type]
+        (float(t.score), float(t.shadow_grading["score"]))
         for t in turns
-        if t.shadow_grading and t.shadow_grading.get("score") is not None
+        if t.score is not None and t.shadow_grading and t.shadow_grading.get("score") is not None
     ]
     configs = sorted({str((t.shadow_grading or {}).get("config")) for t in turns})
     if len(pairs) < 2:

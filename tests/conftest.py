@@ -3,13 +3,20 @@
 Every database test runs twice, on SQLite and on PostgreSQL, inside a transaction that is
 rolled back at the end (routes' ``commit()`` calls only release SAVEPOINTs). The PostgreSQL
 run needs ``MOCKINTERVIEW_TEST_DATABASE_URL`` (CI sets it); without it, it is skipped and says so.
+
+The embedding model is loaded once per run: tests that need the real grader take the
+``embedding_grader`` (or ``grader``) fixture, and every other :class:`Encoder` a test or a
+command builds (cache-folder tests, bf16, ``mockinterview`` commands run in-process) reuses the
+same loaded model through :func:`_one_model_load`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +32,9 @@ from app.db.base import make_engine
 from app.db.migrate import upgrade
 from app.grading.service import Grader
 from app.main import create_app
+
+if TYPE_CHECKING:
+    from app.grading.embedding_grader import EmbeddingGrader
 
 PG_URL = os.environ.get("MOCKINTERVIEW_TEST_DATABASE_URL", "")
 PG_SKIP = "PostgreSQL run skipped: set MOCKINTERVIEW_TEST_DATABASE_URL (CI sets it) to run it"
@@ -83,10 +93,38 @@ def bank() -> Bank:
     return loaded
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_model_load() -> Iterator[None]:
+    """One SentenceTransformer per model name for the whole run, whoever builds an Encoder.
+
+    ``app.grading.embedding._load_model`` has no cache of its own, so every ``Encoder()``
+    would load the model again (seconds and ~100 MB each); for the run it is memoised. Each
+    Encoder still has its own lock, caches, bf16 setting and counters.
+    """
+    from app.grading import embedding
+
+    loader = embedding._load_model
+    if not hasattr(loader, "cache_info"):
+        loader = functools.cache(loader)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embedding, "_load_model", loader)
+        yield
+
+
 @pytest.fixture(scope="session")
-def grader(test_settings: Settings) -> Grader:
-    """The real embedding grader (model loaded once per test session), no judge."""
-    return build_grader(test_settings, None)
+def embedding_grader(test_settings: Settings) -> EmbeddingGrader:
+    """The real embedding grader (bundled all-MiniLM-L6-v2, committed calibration), one per run."""
+    from app.grading.embedding import Encoder
+    from app.grading.embedding_grader import EmbeddingGrader
+
+    s = test_settings
+    return EmbeddingGrader(Encoder(s.embedding_model, s.cache_dir, bf16=s.embedding_bf16, threads=s.embedding_threads))
+
+
+@pytest.fixture(scope="session")
+def grader(test_settings: Settings, embedding_grader: EmbeddingGrader) -> Grader:
+    """The service's grader over the shared embedding grader, no judge."""
+    return build_grader(test_settings, None, embedding_grader)
 
 
 @pytest.fixture

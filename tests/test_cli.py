@@ -98,7 +98,7 @@ def test_regrade_all_with_a_judge_on_sqlite(sqlite_env: Path, monkeypatch: pytes
     from sqlalchemy import func
 
     from app.grading.models import LLMCall
-    from tests.grading.test_judge import BASE_URL, CHAT, completion, verdict_payload
+    from tests.grading.llm_mock import BASE_URL, CHAT, completion, verdict_payload
 
     runner = CliRunner()
     assert runner.invoke(cli_app, ["db", "upgrade"]).exit_code == 0
@@ -121,3 +121,16 @@ def test_regrade_all_with_a_judge_on_sqlite(sqlite_env: Path, monkeypatch: pytes
         assert [t.grading_status for t in graded] == ["graded"] * 3 and not any(t.judge_pending for t in graded)
         assert (db.scalar(select(func.count()).select_from(LLMCall)) or 0) >= 3  # every call audited
     ctx.engine.dispose()
+
+
+def test_evals_without_their_extra_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from evals import cli as evals_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert evals_cli.missing_eval_extra() == ["matplotlib"]
+    result = CliRunner().invoke(cli_app, ["eval", "semeval"])
+    assert result.exit_code == 2
+    assert "missing: matplotlib" in result.output and "mockinterview[eval]" in result.output

@@ -11,10 +11,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from app.bank.schemas import BankFile, BankQuestion
-from app.config import REPO_ROOT
+from app.bank.schemas import TITLE_MAX, BankFile, BankQuestion
+from app.config import BUNDLED_BANK_DIR
 
-BUNDLED_BANK = REPO_ROOT / "question_bank"
+BUNDLED_BANK = BUNDLED_BANK_DIR
+"""The bank shipped with the package (``app.question_bank``, the top-level ``question_bank/``)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class Bank:
 
     questions: dict[str, BankQuestion] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    """Topic slug -> the title its file declares."""
+
+    def topic_title(self, topic: str) -> str:
+        """The topic as people read it: its declared title, else its slug."""
+        return self.titles.get(topic, topic)
 
     def get(self, question_id: str) -> BankQuestion | None:
         return self.questions.get(question_id)
@@ -73,20 +80,25 @@ def _yaml_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.y*ml") if p.suffix in {".yaml", ".yml"})
 
 
-def load_file(path: Path, root: Path) -> tuple[list[tuple[int, BankQuestion]], list[Problem]]:
+def load_file(path: Path, root: Path) -> tuple[list[tuple[int, BankQuestion]], str | None, list[Problem]]:
     """Parse and validate one YAML file; the folder is the track, the file stem the topic.
 
     Each question is validated on its own, so one bad question does not hide the others.
+    Returns the questions (with their index in the file), the topic's title and the problems.
     """
     name = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        return [], [Problem(name, "", f"not valid YAML: {exc}")]
+        return [], None, [Problem(name, "", f"not valid YAML: {exc}")]
     if not isinstance(raw, dict) or not isinstance(raw.get("questions"), list) or not raw["questions"]:
-        return [], [Problem(name, "questions", "the file must hold a non-empty list under `questions:`")]
+        return [], None, [Problem(name, "questions", "the file must hold a non-empty list under `questions:`")]
     extra = sorted(set(raw) - set(BankFile.model_fields))
     problems = [Problem(name, key, "unknown top-level field") for key in extra]
+    title = raw.get("title")
+    if title is not None and (not isinstance(title, str) or not 0 < len(title.strip()) <= TITLE_MAX):
+        problems.append(Problem(name, "title", f"must be a non-empty line of at most {TITLE_MAX} characters"))
+        title = None
     questions: list[tuple[int, BankQuestion]] = []
     track, topic = path.parent.name, path.stem
     for i, item in enumerate(raw["questions"]):
@@ -103,7 +115,7 @@ def load_file(path: Path, root: Path) -> tuple[list[tuple[int, BankQuestion]], l
         if q.topic != topic:
             problems.append(Problem(name, f"questions[{i}].topic", f"is {q.topic!r} but the file is {topic!r}"))
         questions.append((i, q))
-    return questions, problems
+    return questions, " ".join(title.split()) if title else None, problems
 
 
 def load_bank(folders: Sequence[Path], *, strict: bool = True) -> tuple[Bank, list[Problem]]:
@@ -123,8 +135,10 @@ def load_bank(folders: Sequence[Path], *, strict: bool = True) -> tuple[Bank, li
         if not files:
             problems.append(Problem(str(folder), "", "no .yaml files found"))
         for path in files:
-            questions, file_problems = load_file(path, folder)
+            questions, title, file_problems = load_file(path, folder)
             problems.extend(file_problems)
+            if title:
+                bank.titles[path.stem] = title
             for i, q in questions:
                 where = str(path.relative_to(folder.parent))
                 if q.id in seen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.deps import ContextDep
+from app.bank.deps import BankDep
 from app.errors import API_ERRORS
 
 router = APIRouter(prefix="/api", tags=["bank"], responses=API_ERRORS)
@@ -23,7 +23,7 @@ class QuestionSummary(BaseModel):
 
 @router.get("/questions", response_model=list[QuestionSummary])
 def list_questions(
-    ctx: ContextDep, track: str | None = None, topic: str | None = None, difficulty: str | None = None
+    bank: BankDep, track: str | None = None, topic: str | None = None, difficulty: str | None = None
 ) -> list[QuestionSummary]:
     return [
         QuestionSummary(
@@ -35,7 +35,7 @@ def list_questions(
             tags=list(q.tags),
             question=q.question,
         )
-        for q in sorted(ctx.bank.questions.values(), key=lambda q: q.id)
+        for q in sorted(bank.questions.values(), key=lambda q: q.id)
         if (track is None or q.track == track)
         and (topic is None or q.topic == topic)
         and (difficulty is None or q.difficulty.value == difficulty)

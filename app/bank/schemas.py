@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.grading.schemas import RubricPoint
+from app.rubric import RubricPoint
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -179,5 +179,11 @@ class BankQuestion(_Strict):
         return next((f for f in self.follow_ups if f.probes == point_id), None)
 
 
+TITLE_MAX = 80
+
+
 class BankFile(_Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    """The topic's name as people read it ("Monitoring and drift"); without one, pages show the
+    file's slug (``monitoring-drift``)."""
     questions: list[BankQuestion] = Field(min_length=1)

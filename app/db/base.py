@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import JSON, DateTime, Dialect, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, Dialect, Engine, MetaData, String, TypeDecorator, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -28,6 +31,11 @@ NAMING = {
 T = TypeVar("T")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def new_id() -> str:
+    """A new primary key: 32 hex characters of a random UUID."""
+    return uuid.uuid4().hex
 
 
 def utcnow() -> datetime:
@@ -55,6 +63,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return as_utc(value) if value is not None else None
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """A :class:`~enum.StrEnum` kept as its plain string value (``VARCHAR``, no database enum
+    type, so adding a member needs no migration) and handed back as the enum member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -80,8 +109,10 @@ def make_engine(url: str, *, pool_size: int = 8, busy_timeout_s: float = 10.0, *
     kwargs.setdefault("max_overflow", pool_size)
     kwargs.setdefault("pool_timeout", 30)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        memory = not path or path == ":memory:"
+        path = make_url(url).database or ""
+        memory = not path or path == ":memory:" or "mode=memory" in url
+        if path.startswith("file:"):  # an SQLite URI filename (``?uri=true``): its path, no query
+            path = path.removeprefix("file:").split("?", 1)[0]
         if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         else:

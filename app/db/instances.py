@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, delete, select, update
@@ -28,10 +27,6 @@ HEARTBEAT_S = 2.0
 DEAD_AFTER_S = 8.0
 """A process whose row is older than this is taken to be gone."""
 FORGET_AFTER = timedelta(days=1)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class AppInstance(Base):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+from app.config import resource_dir
+
+MIGRATIONS = resource_dir("app.migrations")
+"""Alembic's script folder (the ``app.migrations`` package: env.py, script.py.mako, versions/)."""
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
@@ -22,7 +23,3 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
 
 def upgrade(url: str, revision: str = "head", connection: Connection | None = None) -> None:
     command.upgrade(alembic_config(url, connection), revision)
-
-
-def revision(url: str, message: str) -> None:
-    command.revision(alembic_config(url), message=message, autogenerate=True)

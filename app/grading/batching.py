@@ -43,7 +43,6 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grader")
         self.batches = 0
         """How many ``grade_batch`` calls were made (for metrics and tests)."""
-        self.graded = 0
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,7 +92,6 @@ class MicroBatcher:
                         fut.set_exception(exc)
                 continue
             self.batches += 1
-            self.graded += len(live)
             for (_, fut), result in zip(live, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)

@@ -1,8 +1,8 @@
 """The calibrated mapping from embedding features to a 0-5 score, and the verdict thresholds.
 
-The model is the average of two small regressors, both fitted on human scores (Mohler 2011,
-see ``evals/fit_calibration.py``) and both stored as plain JSON in the versioned artifact
-``artifacts/calibration-v1.json``:
+The model blends two small regressors, fitted on human scores by ``evals/fit_grader.py`` and
+stored as plain JSON in a versioned artifact (the shipped one is :data:`DEFAULT_VERSION`,
+``artifacts/calibration-v3.json``, with what it was fitted on and its cross-validated figures):
 
 * ridge regression on standardised features, followed by isotonic regression of its output
   (monotone, bounded to the range of the training scores);
@@ -30,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from app.config import resource_dir
 from app.grading.pair_model import DEFAULT_VERSION as PAIR_DEFAULT
 from app.grading.schemas import Verdict, round_score
 
-ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
+ARTIFACT_DIR = resource_dir("app.grading", "artifacts")
+"""The shipped calibration and pair-model artifacts (package data of ``app.grading``)."""
 DEFAULT_VERSION = "calibration-v3"
 """The shipped calibration (evals/fit_grader.py): ``calibration-v3`` for answers graded against
 a reference answer alone (fitted on SemEval-2013, Mohler and the gold set) and
@@ -212,7 +214,7 @@ class Calibration:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Calibration:
-        """Read the versioned artifact (the committed ``calibration-v1.json`` by default)."""
+        """Read a versioned artifact (the shipped :data:`DEFAULT_PATH` by default)."""
         path = Path(path) if path is not None else DEFAULT_PATH
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

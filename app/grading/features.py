@@ -38,14 +38,8 @@ from app.grading.embedding import TokenEmbeddings
 from app.grading.injection import screen, split_sentences
 from app.grading.rubric import derive_points
 from app.grading.schemas import GradeInput, RubricPoint
-from app.grading.triage import (
-    STOPWORDS,
-    content_words,
-    is_non_answer,
-    new_content_words,
-    stem,
-    words,
-)
+from app.grading.tokens import STOPWORDS, content_words, new_content_words, stem, words
+from app.grading.triage import is_non_answer
 
 MAX_WINDOW = 3
 """Answer spans are single sentences and runs of up to this many consecutive sentences."""
@@ -246,75 +240,111 @@ def _unit_rows(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(n, 1e-8)
 
 
-def compute(
-    prep: Prepared,
-    answer: TokenEmbeddings,
-    reference: TokenEmbeddings,
-    bank: Mapping[str, TokenEmbeddings],
-) -> Computed:
-    """Features of a prepared (non-empty) answer.
+@dataclass
+class _Views:
+    """The answer seen as vectors, shared by the feature groups below."""
 
-    ``answer`` and ``reference`` are the token embeddings of ``prep.answer`` and of the
-    reference answer; ``bank`` maps the question and each rubric point text to its token
-    embeddings.
-    """
-    item = prep.item
-    a = answer.embedding
-    r = reference.embedding
-    q = bank[item.question].embedding
-    asked = {stem(w) for w in words(item.question)}
+    answer: TokenEmbeddings
+    reference: TokenEmbeddings
+    question: np.ndarray
+    """The question's sentence vector."""
+    asked: set[str]
+    """Stems of the question's words (answer words the question already says earn nothing)."""
+    span_idx: list[int]
+    """Indices (into ``prep.spans``) of the spans that have token vectors."""
+    span_m: np.ndarray
+    """Pooled vectors of those spans (sentences first, then windows)."""
+    sent_m: np.ndarray
+    """The sentence rows of ``span_m``."""
+    point_te: list[TokenEmbeddings]
+    point_m: np.ndarray
+    """Sentence vectors of the rubric points (the reference's, when there are none)."""
+    cand_m: np.ndarray
+    """``span_m`` plus the whole answer: every candidate evidence for a point."""
+    a_content: np.ndarray
+    """Mask of the answer's content tokens that are not question words."""
 
-    # Spans (sentences, windows) pooled from the answer's own token vectors.
+
+def _views(
+    prep: Prepared, answer: TokenEmbeddings, reference: TokenEmbeddings, bank: Mapping[str, TokenEmbeddings]
+) -> _Views:
+    a, r = answer.embedding, reference.embedding
+    asked = {stem(w) for w in words(prep.item.question)}
     pooled = [answer.pool(start=s, end=e) for s, e in prep.spans]
     span_idx = [i for i, v in enumerate(pooled) if v is not None]
     span_vecs = [v for v in pooled if v is not None]
     span_m = np.stack(span_vecs) if span_vecs else a[None, :]
     n_sent = sum(1 for i in span_idx if i < prep.n_sentences)
-    sent_m = span_m[: max(1, n_sent)]
     point_te = [bank[p.text] for p in prep.points]
     point_m = np.stack([t.embedding for t in point_te]) if point_te else r[None, :]
+    return _Views(
+        answer=answer,
+        reference=reference,
+        question=bank[prep.item.question].embedding,
+        asked=asked,
+        span_idx=span_idx,
+        span_m=span_m,
+        sent_m=span_m[: max(1, n_sent)],
+        point_te=point_te,
+        point_m=point_m,
+        cand_m=np.vstack([span_m, a[None, :]]),
+        a_content=_token_masks(answer, asked)[1],
+    )
 
-    cos_ref = float(a @ r)
-    cos_q = float(a @ q)
-    cos_rq = float(r @ q)
 
-    a_free, a_content = _token_masks(answer, asked)
-    r_free, r_content = _token_masks(reference, asked)
-    a_dem, r_dem = answer.pool(mask=a_free), reference.pool(mask=r_free)
-    cos_dem = float(a_dem @ r_dem) if a_dem is not None and r_dem is not None else 0.0
+def _whole_text(v: _Views) -> dict[str, float]:
+    """Cosines of the whole answer: with the reference, the question, and with the question's
+    own words or direction taken out ("question demoting")."""
+    a, r, q = v.answer.embedding, v.reference.embedding, v.question
+    a_free, _ = _token_masks(v.answer, v.asked)
+    r_free, _ = _token_masks(v.reference, v.asked)
+    a_dem, r_dem = v.answer.pool(mask=a_free), v.reference.pool(mask=r_free)
     a_res, r_res = a - (a @ q) * q, r - (r @ q) * q
     norm = float(np.linalg.norm(a_res) * np.linalg.norm(r_res))
-    cos_res = float(a_res @ r_res) / norm if norm > 1e-8 else 0.0
+    return {
+        "cos_ref": float(a @ r),
+        "cos_question": float(a @ q),
+        "cos_ref_question": float(r @ q),
+        "cos_demoted": float(a_dem @ r_dem) if a_dem is not None and r_dem is not None else 0.0,
+        "cos_residual": float(a_res @ r_res) / norm if norm > 1e-8 else 0.0,
+    }
 
-    # Sentence alignment both ways (BERTScore-like, on sentences and rubric points).
-    target_m = np.vstack([point_m, r[None, :]])
-    precision = float(np.mean(np.max(sent_m @ target_m.T, axis=1)))
-    cand_m = np.vstack([span_m, a[None, :]])
-    point_sims = point_m @ cand_m.T  # (points, spans + whole answer)
+
+def _sentence_alignment(v: _Views) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Sentences aligned both ways with the rubric points and the reference (BERTScore-like):
+    precision, recall, each point's similarities to every candidate span, and its best one."""
+    target_m = np.vstack([v.point_m, v.reference.embedding[None, :]])
+    precision = float(np.mean(np.max(v.sent_m @ target_m.T, axis=1)))
+    point_sims = v.point_m @ v.cand_m.T  # (points, spans + whole answer)
     best = point_sims.max(axis=1)
-    recall = float(np.mean(best))
+    return precision, float(np.mean(best)), point_sims, best
 
-    # Token-level alignment of content words the question does not contain (BERTScore).
-    at = _unit_rows(answer.vectors[a_content])
-    rt = _unit_rows(reference.vectors[r_content])
-    if len(at) and len(rt):
-        sims = at @ rt.T
-        tok_p, tok_r = float(sims.max(axis=1).mean()), float(sims.max(axis=0).mean())
-    else:
-        tok_p = tok_r = 0.0
 
-    # Per rubric point: how well the point's content words (not the question's) are matched
-    # by the content words of the best answer span (sentence or window) - its coverage, with
-    # that span as the evidence. Points made only of question words fall back to the span
-    # embedding similarity, minus any excess similarity of the span to the question itself.
-    a_offsets = answer.offsets[a_content]
-    span_masks = [(a_offsets[:, 0] >= prep.spans[i][0]) & (a_offsets[:, 1] <= prep.spans[i][1]) for i in span_idx]
-    floor = np.maximum(point_m @ q, QUESTION_FLOOR)[:, None]
-    excess = np.maximum(0.0, (cand_m @ q)[None, :] - floor)
+def _token_alignment(v: _Views) -> tuple[float, float]:
+    """Token-level alignment of the content words the question does not contain (BERTScore)."""
+    r_content = _token_masks(v.reference, v.asked)[1]
+    at = _unit_rows(v.answer.vectors[v.a_content])
+    rt = _unit_rows(v.reference.vectors[r_content])
+    if not (len(at) and len(rt)):
+        return 0.0, 0.0
+    sims = at @ rt.T
+    return float(sims.max(axis=1).mean()), float(sims.max(axis=0).mean())
+
+
+def _point_matches(prep: Prepared, v: _Views, point_sims: np.ndarray) -> list[PointMatch]:
+    """Per rubric point: how well the point's content words (not the question's) are matched by
+    the content words of the best answer span (sentence or window) - its coverage, with that
+    span as the evidence. Points made only of question words fall back to the span embedding
+    similarity, minus any excess similarity of the span to the question itself."""
+    at = _unit_rows(v.answer.vectors[v.a_content])
+    a_offsets = v.answer.offsets[v.a_content]
+    span_masks = [(a_offsets[:, 0] >= prep.spans[i][0]) & (a_offsets[:, 1] <= prep.spans[i][1]) for i in v.span_idx]
+    floor = np.maximum(v.point_m @ v.question, QUESTION_FLOOR)[:, None]
+    excess = np.maximum(0.0, (v.cand_m @ v.question)[None, :] - floor)
     judged = point_sims - QUESTION_PENALTY * excess
     matches: list[PointMatch] = []
-    for i, (point, pte) in enumerate(zip(prep.points, point_te, strict=True)):
-        _, p_content = _token_masks(pte, asked)
+    for i, (point, pte) in enumerate(zip(prep.points, v.point_te, strict=True)):
+        _, p_content = _token_masks(pte, v.asked)
         pt = _unit_rows(pte.vectors[p_content])
         sim: float | None = None
         evidence = None
@@ -323,13 +353,19 @@ def compute(
             per_span = [float(token_sims[:, m].max(axis=1).mean()) if m.any() else -1.0 for m in span_masks]
             j = int(np.argmax(per_span))
             if per_span[j] > -1.0:
-                sim, evidence = per_span[j], prep.span_text(span_idx[j])
+                sim, evidence = per_span[j], prep.span_text(v.span_idx[j])
         if sim is None:
             sim = float(judged[i].max())
-            if span_idx:
-                evidence = prep.span_text(span_idx[int(np.argmax(judged[i, : len(span_idx)]))])
+            if v.span_idx:
+                evidence = prep.span_text(v.span_idx[int(np.argmax(judged[i, : len(v.span_idx)]))])
         matches.append(PointMatch(point=point, similarity=sim, evidence=evidence))
+    return matches
 
+
+def _coverage(
+    prep: Prepared, matches: list[PointMatch], best: np.ndarray, recall: float, tok_r: float
+) -> dict[str, float]:
+    """Weighted rubric coverage: by sentence vectors (``best``) and by token matches."""
     weights = np.array([p.weight for p in prep.points], dtype=np.float64)
     point_tok = np.array([m.similarity for m in matches], dtype=np.float64)
     if len(weights) and weights.sum() > 0:
@@ -341,39 +377,62 @@ def compute(
     else:
         coverage = recall
         tok_coverage = essential_cov = tok_min = tok_r
-
-    q_words = set(content_words(item.question))
-    a_all = content_words(prep.answer)
-    a_words = set(a_all) - q_words
-    r_words = set(content_words(item.reference_answer)) - q_words
-    lex_recall, lex_precision, lex_f1 = _overlap(a_words, r_words)
-    question_copy = sum(w in q_words for w in a_all) / len(a_all) if a_all else 0.0
-    n_answer = len(words(prep.answer))
-    n_reference = len(words(item.reference_answer))
-
-    features = {
-        "cos_ref": cos_ref,
-        "cos_question": cos_q,
-        "cos_ref_question": cos_rq,
-        "cos_demoted": cos_dem,
-        "cos_residual": cos_res,
-        "align_precision": precision,
-        "align_recall": recall,
-        "align_f1": _f1(precision, recall),
+    return {
         "rubric_coverage": coverage,
         "rubric_min": float(np.min(best)) if len(best) else recall,
         "rubric_tok_coverage": tok_coverage,
         "rubric_tok_min": tok_min,
         "essential_coverage": essential_cov,
-        "tok_precision": tok_p,
-        "tok_recall": tok_r,
-        "tok_f1": _f1(tok_p, tok_r),
+    }
+
+
+def _lexical(prep: Prepared) -> dict[str, float]:
+    """Word overlap with the reference (question words left out), question copying, length."""
+    item = prep.item
+    q_words = set(content_words(item.question))
+    a_all = content_words(prep.answer)
+    lex_recall, lex_precision, lex_f1 = _overlap(
+        set(a_all) - q_words, set(content_words(item.reference_answer)) - q_words
+    )
+    n_answer = len(words(prep.answer))
+    n_reference = len(words(item.reference_answer))
+    return {
         "lex_recall": lex_recall,
         "lex_precision": lex_precision,
         "lex_f1": lex_f1,
-        "question_copy": question_copy,
+        "question_copy": sum(w in q_words for w in a_all) / len(a_all) if a_all else 0.0,
         "log_len_answer": math.log1p(n_answer),
         "len_ratio": math.log((n_answer + 1) / (n_reference + 1)),
         "n_sentences": float(prep.n_sentences),
+    }
+
+
+def compute(
+    prep: Prepared,
+    answer: TokenEmbeddings,
+    reference: TokenEmbeddings,
+    bank: Mapping[str, TokenEmbeddings],
+) -> Computed:
+    """Features of a prepared (non-empty) answer, by group: whole-text cosines, sentence and
+    token alignment, rubric coverage with each point's evidence, word overlap and length.
+
+    ``answer`` and ``reference`` are the token embeddings of ``prep.answer`` and of the
+    reference answer; ``bank`` maps the question and each rubric point text to its token
+    embeddings.
+    """
+    v = _views(prep, answer, reference, bank)
+    precision, recall, point_sims, best = _sentence_alignment(v)
+    tok_p, tok_r = _token_alignment(v)
+    matches = _point_matches(prep, v, point_sims)
+    features = {
+        **_whole_text(v),
+        "align_precision": precision,
+        "align_recall": recall,
+        "align_f1": _f1(precision, recall),
+        **_coverage(prep, matches, best, recall, tok_r),
+        "tok_precision": tok_p,
+        "tok_recall": tok_r,
+        "tok_f1": _f1(tok_p, tok_r),
+        **_lexical(prep),
     }
     return Computed(features=features, matches=matches)

@@ -1,60 +1,74 @@
 """The rubric LLM judge: one OpenAI-compatible chat call per answer, audited and cached.
 
-Only ``app/grading/judge*`` modules talk to the LLM. What this module guarantees:
+Only ``app/grading/judge*`` modules talk to the LLM. The jobs are split:
 
-* the candidate's answer reaches the model fenced as untrusted data, with sentences that try to
-  normalised and screened first (:mod:`app.grading.injection`): instructions to the grader are
-  replaced by a marker, so injected text can never raise the judge's score, fence-like tags are
-  neutralised, and the prompt tells the judge what the screening found;
-* the reply is requested as strict JSON schema output, falling back to ``json_object`` (first
-  with the schema attached, which llama.cpp-style servers enforce as a grammar, then bare) and
-  then to plain text when the server rejects that (remembered per :class:`Judge`), and parsed
-  tolerantly (:mod:`app.grading.judge_parse`); a reply with nothing usable is a ``parse_error``,
-  never a score of 0;
-* every attempt (success, parse error, HTTP error, timeout, cache hit) yields one
-  :class:`LLMCallRecord` for the audit callback;
-* retries with exponential backoff and jitter on 429, 408/409, 5xx, timeouts and connection
-  errors, our own loop (the client is built with ``max_retries=0``), bounded concurrency;
-* a disk cache of raw replies (``settings.cache_dir / judge_cache.sqlite``) that can be replayed
-  read-only without any network (``cache_mode="replay"``).
+* :mod:`app.grading.judge_prompts` - the versioned prompt folders, their hash, the messages, and
+  the answer as the judge sees it: normalised and screened (:mod:`app.grading.injection`),
+  instructions to the grader replaced by a marker, fence-like tags neutralised, fenced as data;
+* :mod:`app.grading.judge_call` - one chat-completions call at temperature 0 under a
+  concurrency bound, retried by tenacity with the openai client's retry policy (Retry-After
+  honoured), every failed attempt reported through one hook;
+* :mod:`app.grading.judge_parse` - :class:`~app.grading.judge_parse.JudgeReply`, the schema the
+  judge asks for (reasoning before the score) and the tolerant parse; a reply with nothing
+  usable is a ``parse_error``, never a score of 0;
+* :mod:`app.grading.judge_store` - the cache of raw replies (replayable read-only without any
+  network, ``cache_mode="replay"``) and the audit: one :class:`LLMCallRecord` per attempt;
+* this module - :class:`Judge`: the fallback ladder across response formats (strict JSON
+  schema, then ``json_object`` with the schema attached, which llama.cpp-style servers enforce
+  as a grammar, then bare ``json_object``, then plain text; remembered per :class:`Judge`), its
+  health, and :meth:`Judge.judge` and :meth:`Judge.follow_up` on one cached, audited call path.
+  An invalid judging (unreadable, a score outside 0-5, a rubric point that does not exist) is
+  asked for once more; a second invalid one leaves the answer to the embedding grading.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import inspect
 import logging
-import random
-import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Any, Literal, cast
+from functools import partial
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import httpx
 import openai
-import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from app.config import Settings
-from app.grading.injection import Screening, screen
-from app.grading.judge_cache import CACHE_FILE, CachedReply, CacheMode, JudgeCache, cache_key
+from app.grading.injection import Screening
+from app.grading.judge_call import CallFailed, ChatCaller, Reply
 from app.grading.judge_parse import (
     FlaggedVerdict,
     JudgeParseError,
     clean_follow_up,
-    judge_json_schema,
     parse_judge_reply,
+    reply_json_schema,
 )
-from app.grading.schemas import GradeInput, JudgeOutcome, JudgePoint, LLMCallRecord, Verdict
+from app.grading.judge_prompts import (
+    Prompt,
+    followup_prompt,
+    followup_values,
+    judge_prompt,
+    judge_values,
+    messages,
+    neutralise_tags,
+    prepare_answer,
+)
+from app.grading.judge_store import (
+    CACHE_FILE,
+    REPLAY_MISS,
+    AuditFn,
+    CacheMode,
+    CallContext,
+    JudgeStore,
+    cache_key,
+)
+from app.grading.schemas import GradeInput, JudgeOutcome, JudgePoint, JudgeStatus, JudgeVerdict, Verdict
 from app.security import redact_url
+
+__all__ = ["REPLAY_MISS", "AuditFn", "CacheMode", "FormatMode", "Judge", "neutralise_tags", "prepare_answer"]
 
 log = logging.getLogger(__name__)
 
-AuditFn = Callable[[LLMCallRecord], Awaitable[None] | None]
 FormatMode = Literal["json_schema", "json_object_schema", "json_object", "none"]
 _NEXT_FORMAT: dict[FormatMode, FormatMode | None] = {
     "json_schema": "json_object_schema",
@@ -62,132 +76,24 @@ _NEXT_FORMAT: dict[FormatMode, FormatMode | None] = {
     "json_object": "none",
     "none": None,
 }
-REPLAY_MISS = "cache miss: prompt or input changed"
-RETRYABLE_STATUS = {408, 409, 429}
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output")
 
-_FENCE_TAG_RE = re.compile(
-    r"<\s*(/?)\s*(candidate_answer|answer|question|reference_answer|rubric|missed_points|system|"
-    r"instructions?)\b[^<>]*>",
-    re.IGNORECASE,
-)
-
-
-def neutralise_tags(text: str) -> str:
-    """Make fence-like tags in untrusted text inert: ``</candidate_answer>`` loses its brackets."""
-    return _FENCE_TAG_RE.sub(lambda m: f"\u2039{m.group(1)}{m.group(2)}\u203a", text)
-
-
-def prepare_answer(answer: str) -> tuple[str, Screening]:
-    """The answer text the judge sees and its screening: normalised, each instruction to the
-    grader replaced by a visible marker, fence-like tags neutralised."""
-    screening = screen(answer)
-    return neutralise_tags(screening.marked), screening
-
-
-def _sha_files(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        digest.update(path.name.encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+T = TypeVar("T")
 
 
 @dataclass
-class _Prompt:
-    folder: Path
-    system: Template
-    user: Template
-    sha: str
-    meta: dict[str, Any]
+class _Read(Generic[T]):
+    """What a reply's content gave: a value, or (``None``) why it is unusable."""
 
-
-def _load_prompt(folder: Path) -> _Prompt:
-    if not (folder / "system.j2").is_file() or not (folder / "user.j2").is_file():
-        raise FileNotFoundError(f"prompt folder {folder} needs system.j2 and user.j2")
-    env = Environment(
-        loader=FileSystemLoader(str(folder)),
-        autoescape=False,
-        undefined=StrictUndefined,
-        keep_trailing_newline=False,
-    )
-    meta: dict[str, Any] = {}
-    if (folder / "meta.yaml").is_file():
-        loaded = yaml.safe_load((folder / "meta.yaml").read_text(encoding="utf-8"))
-        if isinstance(loaded, dict):
-            meta = loaded
-    return _Prompt(
-        folder=folder,
-        system=env.get_template("system.j2"),
-        user=env.get_template("user.j2"),
-        sha=_sha_files(folder),
-        meta=meta,
-    )
+    value: T | None
+    error: str | None = None
 
 
 @dataclass
-class _Reply:
-    """A successful HTTP exchange (its content may still be unusable)."""
-
-    content: str | None
-    body: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency_ms: float
-    attempt: int
-    request: dict[str, object]
-    note: str | None = None
-
-
-@dataclass
-class _Failed:
-    outcome: str
-    error: str
-    body: str | None
-    retryable: bool
-    retry_after: float | None = None
-    format_rejected: bool = False
-
-
-def _retry_after(headers: httpx.Headers | Any) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    except Exception:
-        return None
-
-
-def _format_rejection(status: int, error_text: str, response_format: object) -> bool:
-    """Whether an error response says the server does not support our ``response_format``.
-
-    400/422 naming response_format or a JSON mode; also a 5xx that names ``response_format``
-    and the type we sent (llama-cpp-python answers an unknown type with a 500 validation error).
-    """
-    if not isinstance(response_format, dict):
-        return False
-    if status in (400, 422):
-        return any(w in error_text for w in _FORMAT_WORDS)
-    kind = str(response_format.get("type", ""))
-    return status >= 500 and "response_format" in error_text and bool(kind) and kind in error_text
-
-
-def _error_body(err: openai.APIStatusError) -> str | None:
-    try:
-        return err.response.text
-    except Exception:
-        return str(err.body) if err.body is not None else None
+class _Asked(Generic[T]):
+    value: T | None
+    status: JudgeStatus
+    error: str | None
+    calls: int
 
 
 class Judge:
@@ -200,6 +106,9 @@ class Judge:
     ``system_role=False`` folds the system prompt into the user message, for models whose chat
     template has no system role (Gemma).
     """
+
+    PROBE_AFTER_S = 30.0
+    """After a failure, the judge counts as unhealthy for this long (then one call probes it)."""
 
     def __init__(
         self,
@@ -218,60 +127,65 @@ class Judge:
         self.settings = settings
         self.model = settings.judge_model
         self.prompt_version = settings.judge_prompt_version
-        self._audit = audit
-        self._timeout_s = settings.judge_timeout_s
-        self._max_retries = settings.judge_max_retries
-        self._retry_base_s = retry_base_s
-        self._retry_max_s = retry_max_s
         self._max_tokens = max_tokens
         self._system_role = system_role
-        self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
 
-        self._prompt = _load_prompt(settings.prompts_dir / "judge" / self.prompt_version)
-        self._schema = judge_json_schema(str(self._prompt.meta.get("schema_name", "judge_verdict")))
-        self._followup_prompt: _Prompt | None = None
+        self._prompt = judge_prompt(settings.prompts_dir, self.prompt_version)
+        self._schema = reply_json_schema(str(self._prompt.meta.get("schema_name", "judge_verdict")))
+        self._followup_prompt: Prompt | None = None
 
+        self._owns_client = client is None
         if client is None:
             key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
             # An explicit httpx client: the project's declared HTTP stack (and what respx mocks),
             # with a pool big enough for the configured concurrency.
             http_client = httpx.AsyncClient(
-                timeout=self._timeout_s,
+                timeout=settings.judge_timeout_s,
                 limits=httpx.Limits(
                     max_connections=max(2 * settings.judge_concurrency, 16),
                     max_keepalive_connections=max(settings.judge_concurrency, 8),
                 ),
             )
-            self._client = openai.AsyncOpenAI(
+            client = openai.AsyncOpenAI(
                 api_key=key or "not-needed",
                 base_url=settings.openai_base_url,
                 max_retries=0,
-                timeout=self._timeout_s,
+                timeout=settings.judge_timeout_s,
                 # openai>=2 types this as httpx2 but accepts an httpx client (openai 1.x: native).
                 http_client=cast(Any, http_client),
             )
-            self._owns_client = True
-        else:
-            self._client = client.with_options(max_retries=0)
-            self._owns_client = False
+        self.caller = ChatCaller(
+            client,
+            timeout_s=settings.judge_timeout_s,
+            max_retries=settings.judge_max_retries,
+            concurrency=settings.judge_concurrency,
+            retry_base_s=retry_base_s,
+            retry_max_s=retry_max_s,
+        )
+        """The call layer (its ``sleep`` waits between retries)."""
+        self._client = self.caller.client
         self.base_url = redact_url(str(self._client.base_url).rstrip("/")) or ""
         """Where the judge calls, as logs and the audit show it (without credentials)."""
 
-        self._semaphore = asyncio.Semaphore(settings.judge_concurrency)
         self._last_ok: float | None = None
         self._last_failure: float | None = None
         self.format_mode: FormatMode = "json_schema"
         """The response_format that works with this server (downgraded on rejection)."""
 
-        mode: CacheMode = cache_mode or ("readwrite" if settings.judge_cache else "off")
-        self.cache_mode = mode
-        self._cache = JudgeCache(settings.cache_dir / CACHE_FILE, readonly=mode == "replay") if mode != "off" else None
+        self.cache_mode: CacheMode = cache_mode or ("readwrite" if settings.judge_cache else "off")
+        self._store = JudgeStore(
+            audit=audit,
+            model=self.model,
+            prompt_version=self.prompt_version,
+            base_url=self.base_url,
+            cache_path=settings.cache_dir / CACHE_FILE,
+            mode=self.cache_mode,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
+        self._store.close()
         if self._owns_client:
             await self._client.close()
 
@@ -283,36 +197,14 @@ class Judge:
 
     # ------------------------------------------------------------------ prompts and keys
 
-    @staticmethod
-    def _rubric_vars(inp: GradeInput) -> list[dict[str, object]]:
-        return [
-            {
-                "id": p.id,
-                "text": p.text,
-                "weight": f"{p.weight:g}",
-                "essential": p.essential,
-                "variants": p.variants,
-                "misconceptions": p.misconceptions,
-            }
-            for p in inp.rubric
-        ]
-
     def render_messages(self, inp: GradeInput, answer: str | None = None) -> list[dict[str, str]]:
         """The chat messages for judging ``inp`` (``answer``: the already-prepared answer)."""
         prepared, screening = prepare_answer(inp.answer)
-        values = {
-            "question": inp.question,
-            "reference_answer": inp.reference_answer,
-            "rubric": self._rubric_vars(inp),
-            "answer": prepared if answer is None else answer,
-            "screening": screening.summary(),
-        }
-        return self._messages(self._prompt.system.render(**values).strip(), self._prompt.user.render(**values).strip())
+        return self._judge_messages(inp, prepared if answer is None else answer, screening)
 
-    def _messages(self, system: str, user: str) -> list[dict[str, str]]:
-        if self._system_role:
-            return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return [{"role": "user", "content": f"{system}\n\n{user}"}]
+    def _judge_messages(self, inp: GradeInput, answer: str, screening: Screening) -> list[dict[str, str]]:
+        system, user = self._prompt.render(judge_values(inp, answer, screening))
+        return messages(system, user, system_role=self._system_role)
 
     def _content_id(self, inp: GradeInput) -> str:
         if inp.bank_hash:
@@ -335,197 +227,12 @@ class Judge:
             answer=inp.answer,
         )
 
-    def _followup(self) -> _Prompt:
+    def _followup(self) -> Prompt:
         if self._followup_prompt is None:
-            base = self.settings.prompts_dir / "followup"
-            folder = base / self.prompt_version
-            if not folder.is_dir():
-                folder = base / "v1"
-            self._followup_prompt = _load_prompt(folder)
+            self._followup_prompt = followup_prompt(self.settings.prompts_dir, self.prompt_version)
         return self._followup_prompt
 
-    # ------------------------------------------------------------------ audit
-
-    async def _emit(self, record: LLMCallRecord) -> None:
-        log.debug(
-            "llm call %s %s attempt=%s outcome=%s %.0fms",
-            record.purpose,
-            record.model,
-            record.attempt,
-            record.outcome,
-            record.latency_ms,
-        )
-        if self._audit is None:
-            return
-        try:
-            result = self._audit(record)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # the audit must not break grading, but must be loud
-            log.exception("LLM audit callback failed for %s", record.model_dump_json())
-
-    def _record(self, purpose: str, key: str | None, question_id: str | None, **fields: Any) -> LLMCallRecord:
-        return LLMCallRecord(
-            purpose=purpose,
-            prompt_version=self.prompt_version,
-            model=self.model,
-            base_url=self.base_url,
-            cache_key=key,
-            question_id=question_id,
-            **fields,
-        )
-
-    # ------------------------------------------------------------------ the call loop
-
-    def _params(self, messages: list[dict[str, str]], mode: FormatMode | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
-        if self._max_tokens:
-            params["max_tokens"] = self._max_tokens
-        if mode == "json_schema":
-            params["response_format"] = {"type": "json_schema", "json_schema": self._schema}
-        elif mode == "json_object_schema":  # llama.cpp / llama-cpp-python extension
-            params["response_format"] = {"type": "json_object", "schema": self._schema["schema"]}
-        elif mode == "json_object":
-            params["response_format"] = {"type": "json_object"}
-        return params
-
-    def _backoff(self, retry: int, retry_after: float | None) -> float:
-        delay = self._retry_base_s * (2 ** (retry - 1)) * (0.5 + random.random())
-        delay = min(delay, self._retry_max_s)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._retry_max_s))
-        return delay
-
-    async def _attempt(self, params: dict[str, Any]) -> tuple[_Reply | _Failed, float]:
-        """One HTTP exchange under the concurrency bound: (reply or failure, latency ms)."""
-        async with self._semaphore:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    raw = await self._client.chat.completions.with_raw_response.create(
-                        **params, timeout=self._timeout_s
-                    )
-                body = raw.text
-            except openai.APIStatusError as err:
-                latency = (time.perf_counter() - started) * 1000
-                status = err.status_code
-                text = _error_body(err)
-                lowered = (text or str(err)).lower()
-                if _format_rejection(status, lowered, params.get("response_format")):
-                    return _Failed(
-                        "format_rejected",
-                        f"HTTP {status}: {err}",
-                        text,
-                        False,
-                        format_rejected=True,
-                    ), latency
-                outcome = "rate_limited" if status == 429 else "http_error"
-                retryable = status in RETRYABLE_STATUS or status >= 500
-                return _Failed(
-                    outcome,
-                    f"HTTP {status}: {err}",
-                    text,
-                    retryable,
-                    retry_after=_retry_after(err.response.headers),
-                ), latency
-            except (openai.APITimeoutError, TimeoutError) as err:
-                latency = (time.perf_counter() - started) * 1000
-                return _Failed("timeout", f"timed out after {latency / 1000:.1f}s: {err!r}", None, True), latency
-            except openai.APIConnectionError as err:
-                latency = (time.perf_counter() - started) * 1000
-                cause = err.__cause__ or err
-                return _Failed("connection_error", f"connection error: {cause!r}", None, True), latency
-            except openai.OpenAIError as err:
-                latency = (time.perf_counter() - started) * 1000
-                return _Failed("http_error", f"{type(err).__name__}: {err}", None, False), latency
-            latency = (time.perf_counter() - started) * 1000
-
-        try:
-            completion = raw.parse()
-            choices = completion.choices or []
-            message = choices[0].message if choices else None
-            content = message.content if message is not None else None
-            refusal = getattr(message, "refusal", None) if message is not None else None
-            usage = completion.usage
-        except Exception as err:
-            return _Failed("bad_response", f"unreadable completion: {err!r}", body, True), latency
-        note = None
-        if content is None:
-            note = f"refusal: {refusal}" if refusal else "the reply has no message content"
-        return _Reply(
-            content=content,
-            body=body,
-            prompt_tokens=usage.prompt_tokens if usage is not None else None,
-            completion_tokens=usage.completion_tokens if usage is not None else None,
-            latency_ms=latency,
-            attempt=0,
-            request={},
-            note=note,
-        ), latency
-
-    async def _call(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        purpose: str,
-        structured: bool,
-        key: str | None,
-        question_id: str | None,
-    ) -> tuple[_Reply | None, int, str | None]:
-        """Call until a reply or until retries run out; audits every failed attempt.
-
-        Returns (reply, attempts, error). The caller audits the successful attempt itself,
-        once it knows whether the content parsed.
-        """
-        attempt = 0
-        retries = 0
-        while True:
-            attempt += 1
-            mode: FormatMode | None = self.format_mode if structured else None
-            params = self._params(messages, mode)
-            request: dict[str, object] = {**params, "timeout_s": self._timeout_s}
-            result, latency = await self._attempt(params)
-            if isinstance(result, _Reply):
-                result.attempt = attempt
-                result.request = request
-                return result, attempt, None
-
-            await self._emit(
-                self._record(
-                    purpose,
-                    key,
-                    question_id,
-                    request=request,
-                    response=result.body,
-                    latency_ms=round(latency, 1),
-                    outcome=result.outcome,
-                    error=result.error,
-                    attempt=attempt,
-                )
-            )
-            if result.format_rejected and mode is not None:
-                following = _NEXT_FORMAT[mode]
-                if following is not None:
-                    if self.format_mode == mode:
-                        log.warning(
-                            "%s rejected response_format %s; falling back to %s",
-                            self.base_url,
-                            mode,
-                            following,
-                        )
-                        self.format_mode = following
-                    continue
-            if result.format_rejected:
-                return None, attempt, result.error
-            if not result.retryable or retries >= self._max_retries:
-                return None, attempt, result.error
-            retries += 1
-            await self._sleep(self._backoff(retries, result.retry_after))
-
     # ------------------------------------------------------------------ health
-
-    PROBE_AFTER_S = 30.0
-    """After a failure, the judge counts as unhealthy for this long (then one call probes it)."""
 
     @property
     def healthy(self) -> bool:
@@ -543,18 +250,88 @@ class Judge:
         else:
             self._last_failure = time.monotonic()
 
+    # ------------------------------------------------------------------ the call path
+
+    def _params(self, msgs: list[dict[str, str]], mode: FormatMode | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "messages": msgs, "temperature": 0}
+        if self._max_tokens:
+            params["max_tokens"] = self._max_tokens
+        if mode == "json_schema":
+            params["response_format"] = {"type": "json_schema", "json_schema": self._schema}
+        elif mode == "json_object_schema":  # llama.cpp / llama-cpp-python extension
+            params["response_format"] = {"type": "json_object", "schema": self._schema["schema"]}
+        elif mode == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        return params
+
+    async def _exchange(
+        self, ctx: CallContext, msgs: list[dict[str, str]], *, structured: bool
+    ) -> tuple[Reply | CallFailed, int]:
+        """One call, down the response-format ladder while the server rejects the format:
+        (the reply or the last failure, attempts made)."""
+        attempts = 0
+        while True:
+            mode: FormatMode | None = self.format_mode if structured else None
+            try:
+                reply = await self.caller.complete(
+                    self._params(msgs, mode), first_attempt=attempts + 1, on_failure=partial(self._store.failed, ctx)
+                )
+                return reply, reply.attempt
+            except CallFailed as failed:
+                attempts = failed.attempt
+                following = _NEXT_FORMAT[mode] if failed.format_rejected and mode is not None else None
+                if following is None:
+                    return failed, attempts
+                if self.format_mode == mode:
+                    log.warning("%s rejected response_format %s; falling back to %s", self.base_url, mode, following)
+                    self.format_mode = following
+
+    async def _ask(
+        self,
+        ctx: CallContext,
+        msgs: list[dict[str, str]],
+        read: Callable[[str, bool], _Read[T]],
+        *,
+        structured: bool,
+        tries: int,
+    ) -> _Asked[T]:
+        """The cached, audited path of every call: the cache (or, in replay, only the cache),
+        then up to ``tries`` calls until ``read`` finds a usable value in the content
+        (``read(content, cached)``). Only usable replies are cached."""
+        if self._store.caching:
+            hit, lookup_ms = self._store.lookup(ctx.key)
+            request: dict[str, object] = {"model": self.model, "messages": msgs, "temperature": 0}
+            if hit is not None:
+                got = read(hit.content, True)
+                await self._store.cached(ctx, request, hit, lookup_ms, got.error)
+                return _Asked(
+                    got.value, JudgeStatus.ok if got.value is not None else JudgeStatus.parse_error, got.error, 0
+                )
+            if self._store.replay:
+                await self._store.cached(ctx, request, None, lookup_ms, REPLAY_MISS)
+                return _Asked(None, JudgeStatus.unavailable, REPLAY_MISS, 0)
+
+        asked: _Asked[T] = _Asked(None, JudgeStatus.unavailable, "not called", 0)
+        calls = 0
+        for _ in range(tries):
+            result, attempts = await self._exchange(ctx, msgs, structured=structured)
+            calls += attempts
+            self._note_health(isinstance(result, Reply))
+            if isinstance(result, CallFailed):
+                return _Asked(None, JudgeStatus.unavailable, result.error, calls)
+            got = read(result.content, False) if result.content is not None else _Read(None, result.note)
+            status = JudgeStatus.ok if got.value is not None else JudgeStatus.parse_error
+            await self._store.settle(ctx, result, status, got.error, store=got.value is not None)
+            asked = _Asked(got.value, status, got.error, calls)
+            if got.value is not None:
+                break
+        return asked
+
     # ------------------------------------------------------------------ judging
 
-    def _outcome_from_content(
-        self,
-        content: str | None,
-        inp: GradeInput,
-        seen: str,
-        screening: Screening,
-        *,
-        cached: bool,
-        calls: int,
-    ) -> JudgeOutcome:
+    def _read_verdict(
+        self, inp: GradeInput, seen: str, screening: Screening, content: str, cached: bool
+    ) -> _Read[JudgeVerdict]:
         try:
             verdict, report = parse_judge_reply(
                 content,
@@ -564,7 +341,7 @@ class Judge:
                 model=self.model,
             )
         except JudgeParseError as err:
-            return JudgeOutcome(status="parse_error", error=str(err), calls=calls)
+            return _Read(None, str(err))
         if report.dropped_ids or report.downgraded_ids or report.unassessed_ids:
             log.info(
                 "judge reply for %s: dropped ids %s, unassessed %s, downgraded %s (score %+.1f)",
@@ -577,8 +354,7 @@ class Judge:
         updates: dict[str, Any] = {"cached": cached}
         if screening.flagged:
             updates["injection_attempt"] = True
-        verdict = verdict.model_copy(update=updates)
-        return JudgeOutcome(verdict=verdict, status="ok", calls=calls)
+        return _Read(verdict.model_copy(update=updates))
 
     def _nothing_to_grade(self, inp: GradeInput, screening: Screening) -> JudgeOutcome:
         """An answer that is empty once injection sentences are gone: 0, without a model call."""
@@ -596,113 +372,22 @@ class Judge:
             model=self.model,
             injection_attempt=screening.flagged,
         )
-        return JudgeOutcome(verdict=verdict, status="ok", calls=0)
+        return JudgeOutcome(verdict=verdict, status=JudgeStatus.ok, calls=0)
 
     async def judge(self, inp: GradeInput) -> JudgeOutcome:
         """Grade one answer: ``ok`` with a verdict, ``parse_error`` or ``unavailable``."""
         seen, screening = prepare_answer(inp.answer)
         if not screening.text.strip():
             return self._nothing_to_grade(inp, screening)
-        key = self.cache_key(inp)
-        messages = self.render_messages(inp, seen)
-
-        if self._cache is not None:
-            started = time.perf_counter()
-            hit = self._cache.get(key)
-            lookup_ms = round((time.perf_counter() - started) * 1000, 2)
-            if hit is not None:
-                outcome = self._outcome_from_content(hit.content, inp, seen, screening, cached=True, calls=0)
-                await self._emit(
-                    self._record(
-                        "judge",
-                        key,
-                        inp.question_id,
-                        request={"model": self.model, "messages": messages, "temperature": 0},
-                        response=hit.content,
-                        latency_ms=lookup_ms,
-                        outcome="cached",
-                        error=outcome.error,
-                        attempt=0,
-                    )
-                )
-                return outcome
-            if self.cache_mode == "replay":
-                await self._emit(
-                    self._record(
-                        "judge",
-                        key,
-                        inp.question_id,
-                        request={"model": self.model, "messages": messages, "temperature": 0},
-                        latency_ms=lookup_ms,
-                        outcome="cache_miss",
-                        error=REPLAY_MISS,
-                        attempt=0,
-                    )
-                )
-                return JudgeOutcome(status="unavailable", error=REPLAY_MISS, calls=0)
-
-        calls = 0
-        outcome = JudgeOutcome(status="unavailable", error="not called", calls=0)
-        # An invalid reply (unreadable, a score outside 0-5, a rubric point that does not
-        # exist) is asked for once more; a second invalid one leaves the embedding grading.
-        for _ in range(2):
-            reply, attempts, error = await self._call(
-                messages, purpose="judge", structured=True, key=key, question_id=inp.question_id
-            )
-            calls += attempts
-            self._note_health(reply is not None)
-            if reply is None:
-                return JudgeOutcome(status="unavailable", error=error, calls=calls)
-            if reply.content is None:
-                outcome = JudgeOutcome(status="parse_error", error=reply.note, calls=calls)
-            else:
-                outcome = self._outcome_from_content(reply.content, inp, seen, screening, cached=False, calls=calls)
-            ok = outcome.status == "ok"
-            await self._settle("judge", key, inp.question_id, reply, outcome.status, outcome.error, store=ok)
-            if ok:
-                break
-        return outcome
-
-    async def _settle(
-        self,
-        purpose: str,
-        key: str,
-        question_id: str | None,
-        reply: _Reply,
-        outcome: str,
-        error: str | None,
-        *,
-        store: bool,
-    ) -> None:
-        """Audit the attempt that produced ``reply`` and, when ``store``, cache its content."""
-        await self._emit(
-            self._record(
-                purpose,
-                key,
-                question_id,
-                request=reply.request,
-                response=reply.body,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                latency_ms=round(reply.latency_ms, 1),
-                outcome=outcome,
-                error=error,
-                attempt=reply.attempt,
-            )
+        ctx = CallContext("judge", self.cache_key(inp), inp.question_id, inp.turn_id)
+        asked = await self._ask(
+            ctx,
+            self._judge_messages(inp, seen, screening),
+            partial(self._read_verdict, inp, seen, screening),
+            structured=True,
+            tries=2,
         )
-        if store and self._cache is not None and reply.content is not None:
-            self._cache.put(
-                key,
-                purpose=purpose,
-                model=self.model,
-                prompt_version=self.prompt_version,
-                reply=CachedReply(
-                    content=reply.content,
-                    response=reply.body,
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens,
-                ),
-            )
+        return JudgeOutcome(verdict=asked.value, status=asked.status, error=asked.error, calls=asked.calls)
 
     # ------------------------------------------------------------------ follow-up questions
 
@@ -714,13 +399,7 @@ class Judge:
             return None
         prompt = self._followup()
         seen, _ = prepare_answer(inp.answer)
-        values = {
-            "question": inp.question,
-            "reference_answer": inp.reference_answer,
-            "missed": [{"id": p.id, "text": p.text, "essential": p.essential} for p in missed],
-            "answer": seen,
-        }
-        messages = self._messages(prompt.system.render(**values).strip(), prompt.user.render(**values).strip())
+        system, user = prompt.render(followup_values(inp, missed, seen))
         key = cache_key(
             purpose="follow_up",
             model=self.model,
@@ -731,32 +410,13 @@ class Judge:
             answer=inp.answer,
             missed=sorted(p.id for p in missed),
         )
-        if self._cache is not None:
-            hit = self._cache.get(key)
-            if hit is not None or self.cache_mode == "replay":
-                await self._emit(
-                    self._record(
-                        "follow_up",
-                        key,
-                        inp.question_id,
-                        request={"model": self.model, "messages": messages, "temperature": 0},
-                        response=hit.content if hit else None,
-                        latency_ms=0.0,
-                        outcome="cached" if hit else "cache_miss",
-                        error=None if hit else REPLAY_MISS,
-                        attempt=0,
-                    )
-                )
-                return clean_follow_up(hit.content) if hit else None
+        ctx = CallContext("follow_up", key, inp.question_id, inp.turn_id)
+        asked = await self._ask(
+            ctx, messages(system, user, system_role=self._system_role), _read_follow_up, structured=False, tries=1
+        )
+        return asked.value
 
-        reply, _attempts, _error = await self._call(
-            messages, purpose="follow_up", structured=False, key=key, question_id=inp.question_id
-        )
-        if reply is None:
-            return None
-        question = clean_follow_up(reply.content)
-        error = None if question else (reply.note or "no question in the reply")
-        await self._settle(
-            "follow_up", key, inp.question_id, reply, "ok" if question else "parse_error", error, store=bool(question)
-        )
-        return question
+
+def _read_follow_up(content: str, cached: bool) -> _Read[str]:
+    question = clean_follow_up(content)
+    return _Read(question, None if question else "no question in the reply")

@@ -1,9 +1,14 @@
-"""Tolerant parsing and checking of the LLM judge's reply.
+"""The judge's reply: one Pydantic model for the schema it is asked for and the tolerant parse.
 
-Models wrap JSON in code fences, add prose around it, write the score as ``"4/5"``, invent
-rubric ids or skip some, and sometimes "quote" text the candidate never wrote. This module turns
-whatever came back into a validated :class:`FlaggedVerdict`, or says plainly that nothing usable
-was there (a parse error is never turned into a score of 0).
+:class:`JudgeReply` is both sides of the contract. Its JSON schema, closed up for OpenAI strict
+structured outputs by :func:`strict_json_schema`, is the ``response_format`` the judge sends
+(:func:`reply_json_schema`); validating whatever came back against it is the tolerant parse.
+Models wrap JSON in code fences, add prose around it, name fields differently (``rationale``,
+``overall_score``), write the score as ``"4/5"`` or a verdict as ``"Partially covered"``, invent
+rubric ids or skip some, and sometimes "quote" text the candidate never wrote: the model's
+aliases and before-validators absorb the wording, :func:`parse_judge_reply` checks the content
+against the rubric and the answer. A reply with nothing usable raises :class:`JudgeParseError`
+(a parse error is never turned into a score of 0).
 """
 
 from __future__ import annotations
@@ -13,65 +18,242 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, ValidationError, WithJsonSchema
 
 from app.grading.schemas import JudgePoint, JudgeVerdict, RubricPoint, Verdict
 
-# --------------------------------------------------------------------------------------------
-# The verdict type the judge returns
-# --------------------------------------------------------------------------------------------
-
-
 FlaggedVerdict = JudgeVerdict
 """Kept as an alias: the verdict with its ``injection_attempt`` flag is the shared schema's."""
-
-
-# --------------------------------------------------------------------------------------------
-# The strict JSON schema requested from the server
-# --------------------------------------------------------------------------------------------
 
 VERDICT_VALUES = [v.value for v in Verdict if v is not Verdict.unclear]
 """What the judge may answer per point ("unclear" is the embedding grader's own verdict)."""
 
 
-def judge_json_schema(name: str = "judge_verdict") -> dict[str, Any]:
-    """The ``json_schema`` block of ``response_format`` (OpenAI structured outputs, strict).
+class JudgeParseError(ValueError):
+    """The reply held nothing usable (no JSON object, or no score and no known rubric point), or
+    broke the contract (a score outside 0-5, a rubric point that does not exist)."""
 
-    Property order matters to the generating model: reasoning and per-point evidence come
-    before the score.
+
+# --------------------------------------------------------------------------------------------
+# Field coercion (the before-validators of the reply model)
+# --------------------------------------------------------------------------------------------
+
+_SCORE_RE = re.compile(
+    r"^\s*(?:score\s*[:=]?\s*)?(-?\d+(?:[.,]\d+)?)\s*"
+    r"(?:(?:/|out\s+of|of)\s*(\d+(?:[.,]\d+)?))?",
+    re.IGNORECASE,
+)
+
+
+def parse_score(value: object) -> float | None:
+    """A 0-5 score (one decimal) from ``4``, ``"4"``, ``"4/5"``, ``"8/10"``, ``"4 out of 5"``.
+
+    Anything unreadable gives ``None``. A number outside 0-5 (on its own scale) makes the reply
+    invalid (:class:`JudgeParseError`): a judge that answers 99 has not followed the contract,
+    and clamping it to 5 would reward that.
     """
-    point = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "quote": {"type": "string"},
-            "reasoning": {"type": "string"},
-            "verdict": {"type": "string", "enum": VERDICT_VALUES},
-        },
-        "required": ["id", "quote", "reasoning", "verdict"],
-        "additionalProperties": False,
-    }
-    strings = {"type": "array", "items": {"type": "string"}}
-    props: dict[str, Any] = {
-        "reasoning": {"type": "string"},
-        "points": {"type": "array", "items": point},
-        "score": {"type": "number"},
-        "strengths": strings,
-        "gaps": strings,
-        "improvement": {"type": "string"},
-        "follow_up": {"type": "string"},
-        "injection_attempt": {"type": "boolean"},
-    }
-    return {
-        "name": name,
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": props,
-            "required": list(props),
-            "additionalProperties": False,
-        },
-    }
+    number: float
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _SCORE_RE.match(value)
+        if not match:
+            return None
+        number = float(match.group(1).replace(",", "."))
+        if match.group(2):
+            scale = float(match.group(2).replace(",", "."))
+            if scale <= 0:
+                return None
+            if scale != 5:
+                number = number / scale * 5
+    elif isinstance(value, dict):
+        return parse_score(value.get("value", value.get("score")))
+    else:
+        return None
+    if math.isnan(number) or math.isinf(number):
+        return None
+    if not 0.0 <= number <= 5.0:
+        raise JudgeParseError(f"the judge's score {value!r} is outside 0-5")
+    return round(number, 1)
+
+
+_VERDICT_WORDS: dict[Verdict, frozenset[str]] = {
+    Verdict.covered: frozenset({"covered", "cover", "full", "yes", "met", "correct", "present", "addressed"}),
+    Verdict.missing: frozenset({"missing", "absent", "no", "none"}),
+    Verdict.wrong: frozenset({"wrong", "incorrect", "contradicted", "inaccurate"}),
+}
+
+
+def parse_verdict(value: object) -> Verdict | None:
+    """A point verdict from the judge's wording (``None`` when unreadable).
+
+    Case, spaces, ``_`` and ``-`` do not matter; ``partial...``/``partly...`` is partial,
+    ``not`` before a word for covered (not covered, not met, not addressed) is missing, and
+    ``fully`` adds nothing.
+    """
+    if not isinstance(value, str):
+        return None
+    key = re.sub(r"[\s_-]+", " ", value).strip().lower()
+    if key.startswith(("partial", "partly")):
+        return Verdict.partial
+    if key.startswith("not "):
+        return Verdict.missing if parse_verdict(key[4:]) is Verdict.covered else None
+    key = key.removeprefix("fully ")
+    return next((verdict for verdict, words in _VERDICT_WORDS.items() if key in words), None)
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1", "y"}
+    if isinstance(value, int | float):
+        return bool(value)
+    return False
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list):
+        return " ".join(_as_text(v) for v in value if v is not None).strip()
+    return str(value).strip()
+
+
+def _meaningful(text: str) -> bool:
+    """Not empty and not a bare placeholder such as ``"..."``."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [t for t in (_as_text(v) for v in items if v is not None) if _meaningful(t)]
+
+
+def _text_or_empty(value: object) -> str:
+    text = _as_text(value)
+    return text if _meaningful(text) else ""
+
+
+def _point_list(value: object) -> list[dict[str, Any]]:
+    """The reply's points as a list of objects: ``{"p1": {...}}`` maps become entries with that
+    id, anything that is not an object is left out."""
+    if isinstance(value, dict):
+        value = [{"id": k, **v} if isinstance(v, dict) else {"id": k, "verdict": v} for k, v in value.items()]
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
+
+
+Text = Annotated[str, BeforeValidator(_as_text)]
+Prose = Annotated[str, BeforeValidator(_text_or_empty)]
+Texts = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+def _aka(*names: str) -> Any:
+    """The field's validation aliases: its own name first (the one the JSON schema shows)."""
+    return AliasChoices(*names)
+
+
+# --------------------------------------------------------------------------------------------
+# The reply model: the response_format schema and the tolerant parse
+# --------------------------------------------------------------------------------------------
+
+
+class JudgeReplyPoint(BaseModel):
+    """The judge's reading of one rubric point (evidence and reasoning before the verdict)."""
+
+    id: Text = Field("", validation_alias=_aka("id", "point_id", "rubric_id"))
+    quote: Text = Field("", validation_alias=_aka("quote", "evidence", "evidence_quote"))
+    reasoning: Text = Field("", validation_alias=_aka("reasoning", "rationale", "explanation"))
+    verdict: Annotated[
+        Verdict | None, BeforeValidator(parse_verdict), WithJsonSchema({"type": "string", "enum": VERDICT_VALUES})
+    ] = Field(None, validation_alias=_aka("verdict", "status", "coverage"))
+    """``None`` when the wording is unreadable: the point is left out (counted missing)."""
+
+
+class JudgeReply(BaseModel):
+    """What the judge answers for one answer. Field order is the order the model writes in:
+    reasoning and per-point evidence come before the score."""
+
+    reasoning: Text = Field("", validation_alias=_aka("reasoning", "rationale", "explanation"))
+    points: Annotated[list[JudgeReplyPoint], BeforeValidator(_point_list)] = Field(
+        default_factory=list, validation_alias=_aka("points", "rubric_points", "rubric", "verdicts")
+    )
+    score: Annotated[float | None, BeforeValidator(parse_score), WithJsonSchema({"type": "number"})] = Field(
+        None, validation_alias=_aka("score", "overall_score", "final_score", "grade")
+    )
+    """``None`` when unreadable (the score then comes from the points)."""
+    strengths: Texts = Field(default_factory=list)
+    gaps: Texts = Field(default_factory=list, validation_alias=_aka("gaps", "weaknesses"))
+    improvement: Prose = Field("", validation_alias=_aka("improvement", "improvements", "suggestion"))
+    follow_up: Prose = Field("", validation_alias=_aka("follow_up", "followup", "follow_up_question"))
+    injection_attempt: Annotated[bool, BeforeValidator(_as_bool)] = Field(
+        False, validation_alias=_aka("injection_attempt", "injection")
+    )
+
+    @classmethod
+    def read(cls, obj: dict[str, Any]) -> JudgeReply:
+        """Validate a decoded reply object; a contract breach raises :class:`JudgeParseError`."""
+        try:
+            return cls.model_validate(obj)
+        except ValidationError as err:
+            for detail in err.errors():
+                cause = (detail.get("ctx") or {}).get("error")
+                if isinstance(cause, JudgeParseError):
+                    raise cause from None
+            raise JudgeParseError(f"the judge's reply does not fit the verdict shape: {err}") from None
+
+
+class FollowUpReply(BaseModel):
+    """A follow-up question that came back as a JSON object."""
+
+    follow_up: Text = Field("", validation_alias=_aka("follow_up", "question", "followup"))
+
+
+def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema as OpenAI strict structured outputs want it: ``$ref``s inlined
+    (llama.cpp-style grammars get the same self-contained schema), every object closed with all
+    its properties required, no titles, descriptions or defaults (the prompt explains the
+    fields; the schema only constrains them)."""
+    raw = model.model_json_schema()
+    defs: dict[str, Any] = raw.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = defs[str(node["$ref"]).rsplit("/", 1)[-1]]
+            return walk({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in ("title", "description", "default"):
+                continue
+            if key == "properties":
+                out[key] = {name: walk(sub) for name, sub in value.items()}
+            else:
+                out[key] = walk(value)
+        if "properties" in out:
+            out["required"] = list(out["properties"])
+            out["additionalProperties"] = False
+        return out
+
+    return dict(walk(raw))
+
+
+def reply_json_schema(name: str = "judge_verdict") -> dict[str, Any]:
+    """The ``json_schema`` block of ``response_format``: :class:`JudgeReply`, strict."""
+    return {"name": name, "strict": True, "schema": strict_json_schema(JudgeReply)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,130 +328,6 @@ def extract_json_object(text: str | None) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Field coercion
-# --------------------------------------------------------------------------------------------
-
-_SCORE_RE = re.compile(
-    r"^\s*(?:score\s*[:=]?\s*)?(-?\d+(?:[.,]\d+)?)\s*"
-    r"(?:(?:/|out\s+of|of)\s*(\d+(?:[.,]\d+)?))?",
-    re.IGNORECASE,
-)
-
-
-def parse_score(value: object) -> float | None:
-    """A 0-5 score (one decimal) from ``4``, ``"4"``, ``"4/5"``, ``"8/10"``, ``"4 out of 5"``.
-
-    Anything unreadable gives ``None``. A number outside 0-5 (on its own scale) makes the reply
-    invalid (:class:`JudgeParseError`): a judge that answers 99 has not followed the contract,
-    and clamping it to 5 would reward that.
-    """
-    number: float
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        match = _SCORE_RE.match(value)
-        if not match:
-            return None
-        number = float(match.group(1).replace(",", "."))
-        if match.group(2):
-            scale = float(match.group(2).replace(",", "."))
-            if scale <= 0:
-                return None
-            if scale != 5:
-                number = number / scale * 5
-    elif isinstance(value, dict):
-        return parse_score(value.get("value", value.get("score")))
-    else:
-        return None
-    if math.isnan(number) or math.isinf(number):
-        return None
-    if not 0.0 <= number <= 5.0:
-        raise JudgeParseError(f"the judge's score {value!r} is outside 0-5")
-    return round(number, 1)
-
-
-_VERDICT_SYNONYMS: dict[str, Verdict] = {
-    "covered": Verdict.covered,
-    "cover": Verdict.covered,
-    "fully covered": Verdict.covered,
-    "full": Verdict.covered,
-    "yes": Verdict.covered,
-    "met": Verdict.covered,
-    "correct": Verdict.covered,
-    "present": Verdict.covered,
-    "partial": Verdict.partial,
-    "partially covered": Verdict.partial,
-    "partially": Verdict.partial,
-    "partly": Verdict.partial,
-    "partially met": Verdict.partial,
-    "missing": Verdict.missing,
-    "not covered": Verdict.missing,
-    "absent": Verdict.missing,
-    "no": Verdict.missing,
-    "none": Verdict.missing,
-    "not met": Verdict.missing,
-    "not addressed": Verdict.missing,
-    "wrong": Verdict.wrong,
-    "incorrect": Verdict.wrong,
-    "contradicted": Verdict.wrong,
-    "inaccurate": Verdict.wrong,
-}
-
-
-def parse_verdict(value: object) -> Verdict | None:
-    if not isinstance(value, str):
-        return None
-    key = re.sub(r"[\s_-]+", " ", value).strip().lower()
-    return _VERDICT_SYNONYMS.get(key)
-
-
-def _as_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "yes", "1", "y"}
-    if isinstance(value, int | float):
-        return bool(value)
-    return False
-
-
-def _as_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, list):
-        return " ".join(_as_text(v) for v in value if v is not None).strip()
-    return str(value).strip()
-
-
-def _meaningful(text: str) -> bool:
-    """Not empty and not a bare placeholder such as ``"..."``."""
-    return any(ch.isalnum() for ch in text)
-
-
-def _as_list(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [t for t in (_as_text(v) for v in items if v is not None) if _meaningful(t)]
-
-
-def _text_or_empty(value: object) -> str:
-    text = _as_text(value)
-    return text if _meaningful(text) else ""
-
-
-def _first(obj: dict[str, Any], *keys: str) -> object:
-    for key in keys:
-        if key in obj:
-            return obj[key]
-    return None
-
-
-# --------------------------------------------------------------------------------------------
 # Quote checking
 # --------------------------------------------------------------------------------------------
 
@@ -317,7 +375,7 @@ CREDIT = {Verdict.covered: 1.0, Verdict.partial: 0.5, Verdict.missing: 0.0, Verd
 
 
 # --------------------------------------------------------------------------------------------
-# The whole reply
+# The whole reply, checked against the rubric and the answer
 # --------------------------------------------------------------------------------------------
 
 
@@ -326,17 +384,13 @@ class ParseReport:
     """What parsing did to the model's reply, for logs and tests."""
 
     dropped_ids: list[str] = field(default_factory=list)
-    """Point ids the model returned that are not in the rubric (ignored)."""
+    """Rubric points the model returned with a verdict that could not be read (ignored)."""
     unassessed_ids: list[str] = field(default_factory=list)
     """Rubric ids the model did not return (counted as missing)."""
     downgraded_ids: list[str] = field(default_factory=list)
     """Points whose quote was not found in the answer (downgraded one level, quote cleared)."""
     score_from_points: bool = False
     score_adjustment: float = 0.0
-
-
-class JudgeParseError(ValueError):
-    """The reply held nothing usable (no JSON object, or no score and no known rubric point)."""
 
 
 def rubric_score(points: list[JudgePoint], rubric: list[RubricPoint]) -> float:
@@ -347,6 +401,14 @@ def rubric_score(points: list[JudgePoint], rubric: list[RubricPoint]) -> float:
         return 0.0
     got = sum(weights.get(p.id, 0.0) * CREDIT[p.verdict] for p in points)
     return round(5.0 * got / total, 1)
+
+
+def read_reply(text: str | None) -> JudgeReply:
+    """The :class:`JudgeReply` in a raw reply text (bare JSON, fenced, or amid prose)."""
+    obj = extract_json_object(text)
+    if obj is None:
+        raise JudgeParseError("no JSON object in the judge's reply")
+    return JudgeReply.read(obj)
 
 
 def parse_judge_reply(
@@ -361,39 +423,25 @@ def parse_judge_reply(
 
     Raises :class:`JudgeParseError` when nothing usable is there.
     """
-    obj = extract_json_object(text)
-    if obj is None:
-        raise JudgeParseError("no JSON object in the judge's reply")
+    reply = read_reply(text)
     report = ParseReport()
     rubric_ids = [p.id for p in rubric]
     known = set(rubric_ids)
 
-    raw_points = _first(obj, "points", "rubric_points", "rubric", "verdicts")
-    if isinstance(raw_points, dict):  # {"p1": {...}, "p2": {...}}
-        raw_points = [{"id": k, **v} if isinstance(v, dict) else {"id": k, "verdict": v} for k, v in raw_points.items()]
     by_id: dict[str, JudgePoint] = {}
-    for raw in raw_points if isinstance(raw_points, list) else []:
-        if not isinstance(raw, dict):
-            continue
-        pid = _as_text(_first(raw, "id", "point_id", "rubric_id"))
-        if pid not in known:
+    for raw in reply.points:
+        if raw.id not in known:
             # A point the rubric does not have: the judge graded something else (or was told
             # to by the answer). The whole reply is invalid, not just that entry.
-            raise JudgeParseError(f"the judge's reply names a rubric point that does not exist: {pid!r}")
-        if pid in by_id:
+            raise JudgeParseError(f"the judge's reply names a rubric point that does not exist: {raw.id!r}")
+        if raw.id in by_id:
             continue
-        point_verdict = parse_verdict(_first(raw, "verdict", "status", "coverage"))
-        if point_verdict is None:
-            report.dropped_ids.append(pid)
+        if raw.verdict is None:
+            report.dropped_ids.append(raw.id)
             continue
-        by_id[pid] = JudgePoint(
-            id=pid,
-            verdict=point_verdict,
-            quote=_as_text(_first(raw, "quote", "evidence", "evidence_quote")),
-            reasoning=_as_text(_first(raw, "reasoning", "rationale", "explanation")),
-        )
+        by_id[raw.id] = JudgePoint(id=raw.id, verdict=raw.verdict, quote=raw.quote, reasoning=raw.reasoning)
 
-    score = parse_score(_first(obj, "score", "overall_score", "final_score", "grade"))
+    score = reply.score
     if score is None and not by_id:
         raise JudgeParseError("the judge's reply has no readable score and no known rubric point")
 
@@ -434,16 +482,16 @@ def parse_judge_reply(
         score = adjusted
 
     verdict = FlaggedVerdict(
-        reasoning=_as_text(_first(obj, "reasoning", "rationale", "explanation")),
+        reasoning=reply.reasoning,
         points=points,
         score=score,
-        strengths=_as_list(obj.get("strengths")),
-        gaps=_as_list(_first(obj, "gaps", "weaknesses")),
-        improvement=_text_or_empty(_first(obj, "improvement", "improvements", "suggestion")),
-        follow_up=_text_or_empty(_first(obj, "follow_up", "followup", "follow_up_question")),
+        strengths=reply.strengths,
+        gaps=reply.gaps,
+        improvement=reply.improvement,
+        follow_up=reply.follow_up,
         prompt_version=prompt_version,
         model=model,
-        injection_attempt=_as_bool(_first(obj, "injection_attempt", "injection")),
+        injection_attempt=reply.injection_attempt,
     )
     return verdict, report
 
@@ -459,7 +507,7 @@ def clean_follow_up(text: str | None, max_chars: int = 400) -> str | None:
         return None
     obj = extract_json_object(text) if "{" in text else None
     if obj is not None:
-        text = _as_text(_first(obj, "follow_up", "question", "followup"))
+        text = FollowUpReply.model_validate(obj).follow_up
     for line in text.splitlines():
         line = _FOLLOW_UP_PREFIX_RE.sub("", line).strip().strip(_QUOTE_CHARS).strip()
         if line and not line.startswith("```"):

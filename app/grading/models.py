@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, JSONType, utcnow
-from app.interview.models import new_id
+from app.db.base import Base, JSONType, new_id, utcnow
 
 
 class LLMCall(Base):

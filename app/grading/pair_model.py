@@ -36,12 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from app.config import resource_dir
 from app.grading.embedding import TokenEmbeddings
-from app.grading.triage import STOPWORDS, stem, words
+from app.grading.tokens import STOPWORDS, stem, words
 
 NO_QUESTION = np.zeros(0, dtype=np.int64)
 
-ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
+ARTIFACT_DIR = resource_dir("app.grading", "artifacts")
+"""The shipped pair-model artifacts (package data of ``app.grading``)."""
 DEFAULT_VERSION = "pair-v1"
 
 TEXT_CACHE_MAX = 5_000

@@ -7,8 +7,9 @@ import hmac
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
 
-from app.deps import BearerDep, ContextDep, GraderDep
+from app.deps import BearerDep, SettingsDep
 from app.errors import API_ERRORS, InvalidInput, RateLimited, Unauthorized
+from app.grading.deps import GradeGateDep, GraderDep
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint
 from app.limits import TooManyRequests
 from app.text import RUBRIC_ITEMS_MAX, Question, Reference, RubricItem, check_text
@@ -45,11 +46,15 @@ class GradeRequest(BaseModel):
 
 @router.post("/grade", response_model=GradeResult)
 async def grade(
-    body: GradeRequest, request: Request, credentials: BearerDep, ctx: ContextDep, grader: GraderDep
+    body: GradeRequest,
+    request: Request,
+    credentials: BearerDep,
+    settings: SettingsDep,
+    gate: GradeGateDep,
+    grader: GraderDep,
 ) -> GradeResult:
     """Grade one answer against a reference answer (and optional rubric points). Limited per
     client and in concurrency (429 with ``Retry-After``); needs ``grade_api_token`` if set."""
-    settings = ctx.settings
     expected = settings.grade_api_token
     if expected is not None:
         sent = credentials.credentials if credentials is not None else ""
@@ -59,7 +64,6 @@ async def grade(
         raise InvalidInput(f"answer is {len(body.answer)} characters; the limit is {settings.max_answer_chars}")
     if grader is None:
         raise InvalidInput("the grader is not available")
-    gate = ctx.grade_gate
     try:
         gate.admit(request.client.host if request.client else "unknown")
     except TooManyRequests as exc:

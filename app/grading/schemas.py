@@ -10,8 +10,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-PASS_MARK = 3.0
-"""Scores are on 0-5 with one decimal; 3.0 and above passes."""
+# The scale and rubric types live below the domains (the bank declares rubrics too); the
+# grader's modules read them from here as well.
+from app.rubric import PASS_MARK as PASS_MARK
+from app.rubric import RubricPoint as RubricPoint
+from app.rubric import passed as passed
+from app.rubric import round_score as round_score
 
 
 class Verdict(StrEnum):
@@ -26,20 +30,33 @@ class Verdict(StrEnum):
 class GradeStatus(StrEnum):
     graded = "graded"  # judge and embedding evidence both contributed
     embedding_only = "embedding_only"  # no judge configured, or the judge failed
-    unscored = "unscored"  # nothing could produce a trustworthy score
 
 
-class RubricPoint(BaseModel):
-    """One checkable key point of a good answer."""
+class JudgeStatus(StrEnum):
+    """How one judging ended."""
 
-    id: str
-    text: str
-    weight: float = Field(default=1.0, gt=0)
-    essential: bool = False
-    variants: list[str] = Field(default_factory=list)
-    """Plain-language restatements that earn the same credit as ``text``."""
-    misconceptions: list[str] = Field(default_factory=list)
-    """Wrong claims that contradict this point; evidence closer to one of them marks it wrong."""
+    ok = "ok"
+    parse_error = "parse_error"
+    """The model replied, but nothing usable could be read from it (never scored 0)."""
+    unavailable = "unavailable"
+    """No reply: timeouts, HTTP errors after retries, a replay miss."""
+
+
+class GradeFlag(StrEnum):
+    """What a grading wants a reviewer (or the interview) to know."""
+
+    suspected_injection = "suspected_injection"
+    """Part of the answer spoke to the grader; it was set aside and earned nothing."""
+    judge_parse_error = "judge_parse_error"
+    judge_unavailable = "judge_unavailable"
+    judge_pending = "judge_pending"
+    """Scored by the embedding evidence for now; the judge's late verdict will replace it."""
+    judge_disagreement = "judge_disagreement"
+    """Judge and embedding evidence differ by more than ``disagreement_margin``."""
+    off_topic = "off_topic"
+    """The answer shares no term with the question or its rubric (no follow-up is asked)."""
+    unconfirmed_points = "unconfirmed_points"
+    """Some points are ``unclear``: a judge or a reviewer would settle them."""
 
 
 class GradeInput(BaseModel):
@@ -55,6 +72,8 @@ class GradeInput(BaseModel):
     derived_rubric: bool = False
     """True when ``rubric`` was derived from the reference answer rather than written for the
     question: such answers are scored by the reference-answer calibration."""
+    turn_id: str | None = None
+    """The interview turn being graded, if any: the judge's audit records point at it."""
 
 
 class PointResult(BaseModel):
@@ -125,10 +144,12 @@ class GraderVersions(BaseModel):
 class GradeResult(BaseModel):
     """The final, explainable grading of one answer."""
 
-    score: float | None = Field(default=None, ge=0.0, le=5.0)
-    """0-5 with one decimal; ``None`` only when ``status`` is ``unscored``."""
+    score: float = Field(ge=0.0, le=5.0)
+    """0-5 with one decimal. There is always one: when the judge fails, the embedding evidence
+    scores alone (``embedding_only``); when even that fails, the grader raises and the answer
+    stays ``ungraded``."""
     status: GradeStatus
-    passed: bool | None = None
+    passed: bool
     points: list[PointResult] = Field(default_factory=list)
     embedding_score: float | None = None
     judge_score: float | None = None
@@ -137,21 +158,18 @@ class GradeResult(BaseModel):
     gaps: list[str] = Field(default_factory=list)
     improvement: str = ""
     follow_up: str | None = None
-    flags: list[str] = Field(default_factory=list)
+    flags: list[GradeFlag] = Field(default_factory=list)
+    non_answer: bool = False
+    """No substantive answer ("I don't know", empty, the question copied back): scored 0 by rule,
+    no model asked."""
+    judge_status: JudgeStatus | None = None
+    """How the judge's reading ended; ``None`` when no judge was asked (none configured, or a
+    non-answer)."""
     """Reasons to show this turn to a human reviewer (e.g. ``judge_disagreement``,
     ``suspected_injection``)."""
     status_message: str = ""
     """Plain words for the user about how this was graded (e.g. that the judge was off)."""
     versions: GraderVersions | None = None
-
-
-def round_score(value: float) -> float:
-    """Clamp to 0-5 and round to one decimal, the scale every score is shown on."""
-    return round(min(5.0, max(0.0, float(value))), 1)
-
-
-def passed(score: float | None) -> bool | None:
-    return None if score is None else score >= PASS_MARK
 
 
 class LLMCallRecord(BaseModel):
@@ -173,14 +191,13 @@ class LLMCallRecord(BaseModel):
     attempt: int = 1
     cache_key: str | None = None
     question_id: str | None = None
+    turn_id: str | None = None
 
 
 class JudgeOutcome(BaseModel):
     """What one judging produced: a verdict, or the plain reason there is none."""
 
     verdict: JudgeVerdict | None = None
-    status: str
-    """``ok``, ``parse_error`` (model answered but unusably: unscored by the judge), or
-    ``unavailable`` (timeouts, HTTP errors after retries)."""
+    status: JudgeStatus
     error: str | None = None
     calls: int = 0

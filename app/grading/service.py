@@ -1,8 +1,8 @@
 """The grading interface the rest of the product uses: embedding evidence + rubric LLM judge.
 
 ``Grader.grade`` always returns a :class:`GradeResult` whose status says plainly how it was
-made: ``graded`` (judge and embeddings), ``embedding_only`` (no judge, or the judge failed) or
-``unscored``. It raises only when even the embedding evidence could not be computed, so the
+made: ``graded`` (judge and embeddings) or ``embedding_only`` (no judge, or the judge failed). It
+raises only when even the embedding evidence could not be computed, so the
 caller can keep the answer as ``ungraded`` and grade it later.
 """
 
@@ -11,25 +11,36 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from app.config import Settings
-from app.grading.claims import MSG_KEYWORD_LIST
 from app.grading.features import is_off_topic
+from app.grading.feedback import (
+    MSG_EMBEDDING_ONLY_OFF,
+    MSG_HYBRID,
+    MSG_JUDGE_FAILED,
+    MSG_JUDGE_LATE,
+    MSG_NON_ANSWER,
+    build_feedback,
+    merge_judge_points,
+    status_message,
+)
 from app.grading.injection import screen
 from app.grading.rubric import derive_points
 from app.grading.schemas import (
+    PASS_MARK,
     EmbeddingEvidence,
+    GradeFlag,
     GradeInput,
     GradeResult,
     GraderVersions,
     GradeStatus,
     JudgeOutcome,
+    JudgeStatus,
+    JudgeVerdict,
     LLMCallRecord,
     PointResult,
     Verdict,
-    passed,
     round_score,
 )
 from app.grading.verdicts import SCORE_CAPS
@@ -40,40 +51,10 @@ if TYPE_CHECKING:
     from app.grading.embedding_grader import EmbeddingGrader
     from app.grading.judge import Judge
 
-current_turn_id: ContextVar[str | None] = ContextVar("current_turn_id", default=None)
-"""The turn being graded, so audit records of LLM calls can point at it."""
-
 AuditSink = Callable[[LLMCallRecord], Awaitable[None] | None]
 
-MSG_EMBEDDING_ONLY_OFF = (
-    "Scored by embedding similarity only: no LLM judge is configured, so the rubric points "
-    "were matched by meaning, not read by a judge."
-)
-MSG_JUDGE_FAILED = (
-    "Scored by embedding similarity only: the LLM judge {why}, so this score did not get a "
-    "judge's reading. It can be regraded later."
-)
-MSG_JUDGE_LATE = (
-    "Scored by embedding similarity for now: the LLM judge had not replied within {s} s, so the "
-    "interview went on. The judge's reading replaces this score when it arrives."
-)
-MSG_NON_ANSWER = "No substantive answer was given, so it scores 0 (no model was asked)."
 INJECTION_PENALTY = 0.3
-MSG_INJECTION = (
-    "Part of the answer spoke to the grader instead of answering the question; it was set aside, "
-    "earned nothing, and the turn is flagged for a reviewer."
-)
-MSG_OFF_TOPIC = "The answer shares no term with the question or its rubric: it seems to be about something else."
-MSG_HYBRID = "Scored by the rubric LLM judge and embedding similarity together."
-MSG_UNCLEAR = (
-    "{n} rubric point{s} could not be confirmed from the embedding evidence (shown as not "
-    "confirmed, not as missing): an LLM judge or a reviewer would settle them."
-)
-CAP_MESSAGES = {
-    "keyword_list": MSG_KEYWORD_LIST,
-    "wrong_essential": "The answer states a known misconception about an essential point, so it cannot pass.",
-    "wrong_point": "The answer states a known misconception about a rubric point, so it cannot pass.",
-}
+"""What an attempt to steer the grader costs, on top of earning nothing."""
 
 
 class Grader:
@@ -139,7 +120,7 @@ class Grader:
         provisional = self._result(
             inp, evidence, None, GradeStatus.embedding_only, MSG_JUDGE_LATE.format(s=round(deadline_s))
         )
-        provisional.flags.append("judge_pending")
+        provisional.flags.append(GradeFlag.judge_pending)
 
         async def final() -> GradeResult:
             return self._counted(self._judged(inp, evidence, await judging), start)
@@ -164,11 +145,11 @@ class Grader:
         return self._result(inp, evidence, None, GradeStatus.embedding_only, MSG_EMBEDDING_ONLY_OFF)
 
     def _judged(self, inp: GradeInput, evidence: EmbeddingEvidence, outcome: JudgeOutcome) -> GradeResult:
-        if outcome.status == "ok" and outcome.verdict is not None:
+        if outcome.status is JudgeStatus.ok and outcome.verdict is not None:
             return self._result(inp, evidence, outcome, GradeStatus.graded, MSG_HYBRID)
         why = (
             "replied with output that could not be parsed"
-            if outcome.status == "parse_error"
+            if outcome.status is JudgeStatus.parse_error
             else f"could not be reached ({outcome.error or outcome.status})"
         )
         return self._result(inp, evidence, outcome, GradeStatus.embedding_only, MSG_JUDGE_FAILED.format(why=why))
@@ -186,37 +167,58 @@ class Grader:
         status: GradeStatus,
         message: str,
     ) -> GradeResult:
-        verdict = outcome.verdict if outcome is not None and outcome.status == "ok" else None
-        points = [p.model_copy() for p in evidence.points]
-        flags: list[str] = []
+        """The grading: the judge's point verdicts over the embedding's, the blended and capped
+        score, the flags for a reviewer and the candidate's feedback."""
+        verdict = outcome.verdict if outcome is not None and outcome.status is JudgeStatus.ok else None
+        points = merge_judge_points(evidence.points, verdict)
         screened = screen(inp.answer).flagged
         judge_saw_injection = verdict is not None and verdict.injection_attempt and not screened
-        if screened or judge_saw_injection:
-            flags.append("suspected_injection")
-        if outcome is not None and verdict is None:
-            flags.append(f"judge_{outcome.status}")
-        if not evidence.non_answer and is_off_topic(inp.answer, inp):
-            flags.append("off_topic")  # the interview asks no follow-up about it
+        score, disagree = self._blend(evidence, verdict, screened=screened, judge_saw_injection=judge_saw_injection)
+        score, applied = _apply_caps(score, evidence.caps, points)
+        off_topic = not evidence.non_answer and is_off_topic(inp.answer, inp)
 
-        judge_score = None
-        if verdict is not None:
-            judge_score = round_score(verdict.score)
-            by_id = {p.id: p for p in verdict.points}
-            for p in points:
-                jp = by_id.get(p.id)
-                if jp is not None:
-                    p.judge_verdict = jp.verdict
-                    p.judge_quote = jp.quote or None
-                    p.verdict = jp.verdict
-                    if jp.quote:
-                        p.evidence = jp.quote
+        flags: list[GradeFlag] = []
+        if screened or judge_saw_injection:
+            flags.append(GradeFlag.suspected_injection)
+        if outcome is not None and verdict is None:
+            flags.append(GradeFlag(f"judge_{outcome.status.value}"))
+        if off_topic:
+            flags.append(GradeFlag.off_topic)  # the interview asks no follow-up about it
+        if disagree:
+            flags.append(GradeFlag.judge_disagreement)
+        if any(p.verdict is Verdict.unclear for p in points):
+            flags.append(GradeFlag.unconfirmed_points)
+
+        feedback = build_feedback(points, verdict)
+        return GradeResult(
+            score=score,
+            status=status,
+            passed=score >= PASS_MARK,
+            points=points,
+            embedding_score=round_score(evidence.score),
+            judge_score=round_score(verdict.score) if verdict is not None else None,
+            reference_similarity=round(evidence.reference_similarity, 3),
+            strengths=feedback.strengths,
+            gaps=feedback.gaps,
+            improvement=feedback.improvement,
+            follow_up=(verdict.follow_up or None) if verdict is not None else None,
+            flags=flags,
+            non_answer=evidence.non_answer,
+            judge_status=outcome.status if outcome is not None else None,
+            status_message=status_message(message, points, applied, injection=screened, off_topic=off_topic),
+            versions=self.versions(judged=verdict is not None, calibration=evidence.calibration_version),
+        )
+
+    def _blend(
+        self, evidence: EmbeddingEvidence, verdict: JudgeVerdict | None, *, screened: bool, judge_saw_injection: bool
+    ) -> tuple[float, bool]:
+        """The score before caps, and whether judge and embedding evidence disagree."""
+        if verdict is None:
+            score, disagree = round_score(evidence.score), False
+        else:
             w = self.settings.judge_weight
             score = round_score(w * verdict.score + (1 - w) * evidence.score)
-            if abs(verdict.score - evidence.score) > self.settings.disagreement_margin:
-                flags.append("judge_disagreement")
-        else:
-            score = round_score(evidence.score)
-
+            disagree = abs(verdict.score - evidence.score) > self.settings.disagreement_margin
         if screened:
             # The instruction was removed before scoring; on top of that, an attempt to steer the
             # grader costs a little, so it can never pay off through a quirk of the features.
@@ -225,43 +227,7 @@ class Grader:
             # The judge reports an attempt the screening missed: its reading may have been swayed,
             # so it can lower the score but not raise it above the embedding evidence.
             score = min(score, round_score(evidence.score))
-        score, applied = _apply_caps(score, evidence.caps, points)
-        notes = [CAP_MESSAGES[c] for c in applied] + ([MSG_INJECTION] if screened else [])
-        unclear = [p for p in points if p.verdict is Verdict.unclear]
-        if unclear:
-            notes.append(MSG_UNCLEAR.format(n=len(unclear), s="" if len(unclear) == 1 else "s"))
-            flags.append("unconfirmed_points")
-        if "off_topic" in flags:
-            notes.append(MSG_OFF_TOPIC)
-        message = " ".join([message, *notes])
-
-        # Each point's evidence is quoted once, on the point; strengths and gaps name points.
-        strengths = [p.text for p in points if p.verdict is Verdict.covered]
-        gaps = (
-            [_gap(p) for p in points if p.verdict in (Verdict.missing, Verdict.wrong)]
-            + [f"{p.text} (only partly made)" for p in points if p.verdict is Verdict.partial]
-            + [f"{p.text} (not confirmed)" for p in unclear]
-        )
-        if verdict is not None:
-            strengths = verdict.strengths or strengths
-            gaps = verdict.gaps or gaps
-        improvement = (verdict.improvement if verdict is not None else "") or _improvement(points)
-        return GradeResult(
-            score=score,
-            status=status,
-            passed=passed(score),
-            points=points,
-            embedding_score=round_score(evidence.score),
-            judge_score=judge_score,
-            reference_similarity=round(evidence.reference_similarity, 3),
-            strengths=strengths,
-            gaps=gaps,
-            improvement=improvement,
-            follow_up=(verdict.follow_up or None) if verdict is not None else None,
-            flags=flags,
-            status_message=message,
-            versions=self.versions(judged=verdict is not None, calibration=evidence.calibration_version),
-        )
+        return score, disagree
 
 
 def _apply_caps(score: float, caps: Sequence[str], points: Sequence[PointResult]) -> tuple[float, list[str]]:
@@ -278,23 +244,3 @@ def _apply_caps(score: float, caps: Sequence[str], points: Sequence[PointResult]
             score = min(score, SCORE_CAPS[cap])
             applied.append(cap)
     return round_score(score), applied
-
-
-def _gap(p: PointResult) -> str:
-    return f"{p.text} (incorrect)" if p.verdict is Verdict.wrong else f"{p.text} (not addressed)"
-
-
-def _improvement(points: Sequence[PointResult]) -> str:
-    """One concrete next step: the most important rubric point the answer missed."""
-    order = {Verdict.wrong: 0, Verdict.missing: 1, Verdict.partial: 2, Verdict.unclear: 3}
-    missed = [p for p in points if p.verdict in order]
-    if not missed:
-        return "All rubric points were covered; tighten the answer with a concrete example."
-    worst = min(missed, key=lambda p: (order[p.verdict], p.coverage))
-    if worst.verdict is Verdict.wrong:
-        return f"Correct this point: {worst.text}"
-    if worst.verdict is Verdict.unclear:
-        return f"State this point in a sentence of its own, so that it can be confirmed: {worst.text}"
-    if worst.verdict is Verdict.partial:
-        return f"Make this point explicitly and completely: {worst.text}"
-    return f"Add the point you left out: {worst.text}"

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, JSONType, utcnow
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
+from app.db.base import Base, JSONType, StrEnumType, new_id, utcnow
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus, TurnStatus
 
 
 class Candidate(Base):
@@ -37,9 +33,9 @@ class InterviewSession(Base):
     topics: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     difficulty: Mapped[str] = mapped_column(String(16))
     num_questions: Mapped[int] = mapped_column(Integer)
-    mode: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[SessionMode] = mapped_column(StrEnumType(SessionMode))
     seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[SessionStatus] = mapped_column(StrEnumType(SessionStatus), default=SessionStatus.active)
     """``active`` or ``finished``."""
     bank_version: Mapped[str] = mapped_column(String(32))
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -75,16 +71,15 @@ class Turn(Base):
     parent_turn_id: Mapped[str | None] = mapped_column(ForeignKey("turns.id"))
     probes_point: Mapped[str | None] = mapped_column(String(32))
     """The rubric point id a follow-up probes (``None`` for a deeper follow-up)."""
-    status: Mapped[str] = mapped_column(String(16), default="asked")
-    """``asked`` (waiting for an answer), ``answered``, ``skipped`` or ``unanswered``."""
+    status: Mapped[TurnStatus] = mapped_column(StrEnumType(TurnStatus), default=TurnStatus.asked)
     answer_text: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     hints_used: Mapped[int] = mapped_column(Integer, default=0)
     asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None]
-    grading_status: Mapped[str] = mapped_column(String(16), default="pending")
-    """``pending`` (no answer yet), ``ungraded`` (answer kept, grading not done or failed),
-    ``graded``, ``embedding_only``, ``unscored`` or ``skipped``."""
+    grading_status: Mapped[TurnGradingStatus] = mapped_column(
+        StrEnumType(TurnGradingStatus), default=TurnGradingStatus.pending
+    )
     grading: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     grading_error: Mapped[str | None] = mapped_column(Text)
     graded_at: Mapped[datetime | None]

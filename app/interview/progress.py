@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from app.bank.loader import Bank
 from app.db.base import as_utc
 from app.interview.models import Candidate, InterviewSession
-from app.interview.service import hash_token
-from app.reports.service import build_report
+from app.interview.reporting import live_report, stored_report
+from app.reports.schemas import Report
+from app.security import hash_token
+from app.statuses import SessionMode, SessionStatus
 
 
 def candidate_by_token(db: Session, candidate_token: str | None) -> Candidate | None:
@@ -69,19 +71,18 @@ def progress_of(sessions: list[InterviewSession], bank: Bank) -> Progress:
     for the end)."""
     points = []
     for s in sessions:
-        if s.status == "finished":
-            report = s.report or build_report(s, bank)
-        elif s.mode == "practice":
-            report = build_report(s, bank)
-        else:
-            report = {}
+        report: Report | None = None
+        if s.status == SessionStatus.finished:
+            report = stored_report(s) or live_report(s, bank)
+        elif s.mode == SessionMode.practice:
+            report = live_report(s, bank)
         points.append(
             SessionPoint(
                 session=s,
                 when=as_utc(s.created_at),
-                overall=report.get("overall_score"),
-                topic_scores=dict(report.get("topic_scores") or {}),
-                answered=int(report.get("questions_answered") or 0),
+                overall=report.overall_score if report else None,
+                topic_scores=dict(report.topic_scores) if report else {},
+                answered=report.questions_answered if report else 0,
             )
         )
     return Progress(points)

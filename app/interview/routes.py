@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
 from app.db.base import in_thread
-from app.deps import CurrentSession, InterviewsDep, SessionDep
+from app.deps import SessionDep
 from app.errors import API_ERRORS
+from app.interview.deps import CurrentSession, InterviewsDep
 from app.interview.models import InterviewSession, Turn
 from app.interview.schemas import (
     AnswerIn,
@@ -21,12 +22,14 @@ from app.interview.schemas import (
     TurnRef,
 )
 from app.interview.service import IDK_ANSWER, Answered, InterviewService
+from app.reports.schemas import Report
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=API_ERRORS)
 
 
 def _show_feedback(session: InterviewSession) -> bool:
-    return session.mode == "practice" or session.status == "finished"
+    return session.mode == SessionMode.practice or session.status == SessionStatus.finished
 
 
 def turn_out(interviews: InterviewService, session: InterviewSession, turn: Turn) -> TurnOut:
@@ -117,7 +120,7 @@ def answer_out(interviews: InterviewService, session: InterviewSession, answered
         message = "this answer is still being graded; ask again in a moment (GET the session)"
     elif answered.replay:
         message = "this answer was already recorded; nothing was changed"
-    elif turn.grading_status == "ungraded":
+    elif turn.grading_status == TurnGradingStatus.ungraded:
         message = "your answer is saved but could not be graded now; it will be graded later"
     else:
         message = ""
@@ -126,7 +129,7 @@ def answer_out(interviews: InterviewService, session: InterviewSession, answered
         grading_status=turn.grading_status,
         grading=answered.result if _show_feedback(session) else None,
         next_question=interviews.question_out(session, answered.next_turn) if answered.next_turn else None,
-        finished=session.status == "finished",
+        finished=session.status == SessionStatus.finished,
         replay=answered.replay,
         message=message,
     )
@@ -161,9 +164,9 @@ async def skip(body: TurnRef, session: CurrentSession, db: SessionDep, interview
     next_turn = await in_thread(interviews.skip, db, session, body.turn_id)
     return AnswerOut(
         turn_id=body.turn_id,
-        grading_status="skipped",
+        grading_status=TurnGradingStatus.skipped,
         next_question=interviews.question_out(session, next_turn) if next_turn else None,
-        finished=session.status == "finished",
+        finished=session.status == SessionStatus.finished,
     )
 
 
@@ -174,13 +177,13 @@ async def hint(body: TurnRef, session: CurrentSession, db: SessionDep, interview
     return HintOut(turn_id=turn.id, hint=text, hints_used=turn.hints_used, hints_left=left)
 
 
-@router.post("/{session_id}/finish")
-async def finish(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
+@router.post("/{session_id}/finish", response_model=Report)
+async def finish(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> Report:
     """End the session now and return its report."""
     return await in_thread(interviews.finish, db, session)
 
 
-@router.get("/{session_id}/report")
-async def report(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> dict[str, Any]:
+@router.get("/{session_id}/report", response_model=Report)
+async def report(session: CurrentSession, db: SessionDep, interviews: InterviewsDep) -> Report:
     """The feedback report (available once the session is finished)."""
     return await in_thread(interviews.finished_report, db, session)  # one built now is kept by the commit

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.instances import new_id
+from app.db.base import new_id
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from app.grading.schemas import GradeResult
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus, TurnStatus
 from app.text import PlainKey, PlainName, check_text
 
-Mode = Literal["practice", "interview"]
 DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
 
 
@@ -25,7 +25,7 @@ class SessionStart(BaseModel):
     topics: list[PlainKey] = Field(default_factory=list, max_length=50, examples=[["deployment", "monitoring-drift"]])
     difficulty: DifficultyChoice = "adaptive"
     num_questions: int = Field(default=5, ge=1, le=30, strict=True)
-    mode: Mode = "practice"
+    mode: SessionMode = SessionMode.practice
     seed: int | None = Field(
         default=None, ge=0, lt=2**31, strict=True, description="Fixes the question order (for tests)."
     )
@@ -37,6 +37,8 @@ class QuestionOut(BaseModel):
     text: str
     question_id: str
     topic: str
+    topic_title: str = ""
+    """The topic as people read it (the title its bank file declares, else the slug)."""
     difficulty: str
     is_follow_up: bool
     parent_turn_id: str | None = None
@@ -54,7 +56,7 @@ class SessionStarted(BaseModel):
     """Secret session token: send it as ``Authorization: Bearer <token>``."""
     candidate_token: str
     """Identifies the candidate across sessions (send as ``X-Candidate-Token`` when starting)."""
-    mode: Mode
+    mode: SessionMode
     num_questions: int
     question: QuestionOut
 
@@ -79,7 +81,7 @@ class TurnRef(BaseModel):
 
 class AnswerOut(BaseModel):
     turn_id: str
-    grading_status: str
+    grading_status: TurnGradingStatus
     grading: GradeResult | None = None
     """Present in practice mode once graded; interview mode keeps feedback for the report."""
     next_question: QuestionOut | None = None
@@ -105,9 +107,9 @@ class TurnOut(BaseModel):
     difficulty: str
     is_follow_up: bool
     parent_turn_id: str | None
-    status: str
+    status: TurnStatus
     answer: str | None
-    grading_status: str
+    grading_status: TurnGradingStatus
     score: float | None = None
     grading: GradeResult | None = None
     hints_used: int
@@ -121,8 +123,8 @@ class SessionOut(BaseModel):
     topics: list[str]
     difficulty: str
     num_questions: int
-    mode: Mode
-    status: str
+    mode: SessionMode
+    status: SessionStatus
     created_at: datetime
     finished_at: datetime | None
     current_question: QuestionOut | None

@@ -16,8 +16,6 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import secrets
 import time
@@ -46,25 +44,21 @@ from app.db.base import (
 )
 from app.errors import Conflict, InvalidInput, NotFound
 from app.grading.schemas import GradeInput, GradeResult, Verdict
-from app.grading.service import Grader, current_turn_id
+from app.grading.service import Grader
 from app.interview.models import Candidate, InterviewSession, Turn
+from app.interview.reporting import stored_report, write_report
 from app.interview.runtime import AnswerRuntime
 from app.interview.schemas import QuestionOut, SessionStart
 from app.observability import GRADING_FAILURES
-from app.reports.service import build_report
+from app.reports.schemas import Report
+from app.rubric import PASS_MARK
+from app.security import hash_token, token_matches
+from app.statuses import SessionStatus, TurnGradingStatus, TurnStatus
 from app.text import IDK_ANSWER, is_id
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IDK_ANSWER", "InterviewService"]
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_matches(token: str, token_hash: str) -> bool:
-    return hmac.compare_digest(hash_token(token), token_hash)
 
 
 @dataclass
@@ -184,7 +178,7 @@ class InterviewService:
 
     # ---------------------------------------------------------------------------- turns
     def current_turn(self, session: InterviewSession) -> Turn | None:
-        waiting = [t for t in session.turns if t.status == "asked"]
+        waiting = [t for t in session.turns if t.status == TurnStatus.asked]
         return waiting[-1] if waiting else None
 
     def _turn_for(self, session: InterviewSession, turn_id: str) -> Turn:
@@ -194,7 +188,7 @@ class InterviewService:
         return turn
 
     def _require_current(self, session: InterviewSession, turn: Turn) -> None:
-        if session.status != "active":
+        if session.status != SessionStatus.active:
             raise Conflict("this session is finished; start a new one")
         current = self.current_turn(session)
         if current is None or current.id != turn.id:
@@ -213,6 +207,7 @@ class InterviewService:
             text=turn.question_text,
             question_id=turn.question_id,
             topic=turn.topic,
+            topic_title=self.bank.topic_title(turn.topic),
             difficulty=turn.difficulty,
             is_follow_up=turn.is_follow_up,
             parent_turn_id=turn.parent_turn_id,
@@ -277,7 +272,7 @@ class InterviewService:
             raise InvalidInput(f"answer is {len(answer)} characters; the limit is {self.settings.max_answer_chars}")
         self._lock(db, session)
         turn = self._turn_for(session, turn_id)
-        if turn.status == "answered":
+        if turn.status == TurnStatus.answered:
             if turn.answer_text == answer or (key is not None and key == turn.idempotency_key):
                 return Recorded(turn, replay=True)
             raise Conflict("this question was already answered with a different answer")
@@ -286,13 +281,13 @@ class InterviewService:
         # Guarded update: even without the row lock, of two writers exactly one would win.
         result = db.execute(
             update(Turn)
-            .where(Turn.id == turn.id, Turn.status == "asked")
+            .where(Turn.id == turn.id, Turn.status == TurnStatus.asked)
             .values(
-                status="answered",
+                status=TurnStatus.answered,
                 answer_text=answer,
                 idempotency_key=key,
                 answered_at=now,
-                grading_status="ungraded",
+                grading_status=TurnGradingStatus.ungraded,
                 claimed_by=self.runtime.instance_id if self.runtime else None,
                 claimed_at=now,
             )
@@ -370,7 +365,6 @@ class InterviewService:
         """Grade ``turn``'s answer; never raises (a failure leaves it ``ungraded``)."""
         if self.grader is None:
             return _Graded(None, error="no grader is loaded")
-        token = current_turn_id.set(turn.id)
         try:
             inp = self.grade_input(session, turn)
             if bounded:
@@ -381,8 +375,6 @@ class InterviewService:
             log.exception("grading turn %s failed", turn.id)
             GRADING_FAILURES.inc()
             return _Graded(None, error=f"{type(exc).__name__}: {exc}")
-        finally:
-            current_turn_id.reset(token)
         if self.shadow is not None:
             if self.runtime is not None:  # off the candidate's path
                 self.runtime.spawn(self._shadow_grade(turn.id, inp), name=f"shadow-{turn.id}")
@@ -397,14 +389,14 @@ class InterviewService:
         turn = self._turn_for(session, turn.id)
         if graded.result is not None and fresh:
             self.store_grading(turn, graded.result)
-            if session.status == "finished":
-                session.report = build_report(session, self.bank)
-        elif graded.error is not None and turn.grading_status == "ungraded":
+            if session.status == SessionStatus.finished:
+                write_report(session, self.bank)
+        elif graded.error is not None and turn.grading_status == TurnGradingStatus.ungraded:
             turn.grading_error = graded.error
         turn.claimed_by = None
         turn.claimed_at = None
         db.flush()
-        if session.status != "active" or self._successor(session, turn) is not None:
+        if session.status != SessionStatus.active or self._successor(session, turn) is not None:
             return self.current_turn(session)
         return self.advance(db, session, turn, graded.result if graded.result is not None else self.grading_of(turn))
 
@@ -437,8 +429,8 @@ class InterviewService:
         if not turn.judge_pending:  # regraded meanwhile (a reviewer, the sweeper)
             return
         self.store_grading(turn, result)
-        if session.status == "finished":
-            session.report = build_report(session, self.bank)
+        if session.status == SessionStatus.finished:
+            write_report(session, self.bank)
         db.commit()
 
     async def complete_claimed(
@@ -457,7 +449,7 @@ class InterviewService:
             if loaded is None:
                 return None
             session, turn = loaded
-            if turn.grading_status == "ungraded":
+            if turn.grading_status == TurnGradingStatus.ungraded:
                 kind = "ungraded"
             elif turn.judge_pending and with_judge:
                 kind = "judge_pending"
@@ -465,7 +457,7 @@ class InterviewService:
                 kind = "stuck"
             await self._grade_and_settle(db, session, turn, grade=kind != "stuck" or regrade, bounded=False)
             await finish_in_thread(db.commit)
-            return kind, turn.grading_status != "ungraded"
+            return kind, turn.grading_status != TurnGradingStatus.ungraded
 
     def _load_claimed(self, db: Session, turn_id: str) -> tuple[InterviewSession, Turn] | None:
         turn = db.get(Turn, turn_id)
@@ -510,7 +502,7 @@ class InterviewService:
     def is_stuck(self, session: InterviewSession) -> bool:
         """Active, with nothing to answer: the last answer is being graded, or the process
         grading it stopped before it asked the next question."""
-        return session.status == "active" and bool(session.turns) and self.current_turn(session) is None
+        return session.status == SessionStatus.active and bool(session.turns) and self.current_turn(session) is None
 
     def _claim_live(self, db: Session, turn: Turn) -> bool:
         """Whether a live process is still working on ``turn`` (so nobody else should)."""
@@ -542,7 +534,7 @@ class InterviewService:
         if not claimed:
             return self.current_turn(session)
         turn = self._turn_for(session, last.id)
-        needs_grading = turn.status == "answered" and turn.grading_status == "ungraded"
+        needs_grading = turn.status == TurnStatus.answered and turn.grading_status == TurnGradingStatus.ungraded
         _, next_turn, _ = await self._grade_and_settle(db, session, turn, grade=needs_grading)
         return next_turn
 
@@ -564,7 +556,8 @@ class InterviewService:
         if question is None:
             raise NotFound(f"question {turn.question_id!r} is no longer in the bank")
         probes = turn.probes_point if turn.is_follow_up else None
-        return self.input_for(question, turn.question_text, probes, turn.answer_text or "", turn.bank_hash)
+        inp = self.input_for(question, turn.question_text, probes, turn.answer_text or "", turn.bank_hash)
+        return inp.model_copy(update={"turn_id": turn.id})
 
     @staticmethod
     def input_for(
@@ -611,7 +604,7 @@ class InterviewService:
         On failure the turn stays ``ungraded`` and ``None`` returns."""
         graded = await self._grade(session, turn, bounded=False)
         if graded.result is None:
-            turn.grading_status = "ungraded"
+            turn.grading_status = TurnGradingStatus.ungraded
             turn.grading_error = graded.error
             return None
         self.store_grading(turn, graded.result)
@@ -624,7 +617,6 @@ class InterviewService:
     async def _shadow_result(self, turn_id: str, inp: GradeInput) -> dict[str, object]:
         """The shadow configuration's grading, as stored (never fatal: a failure is stored)."""
         assert self.shadow is not None
-        token = current_turn_id.set(turn_id)
         try:
             shadow = await self.shadow.grade(inp)
             stored: dict[str, object] = {
@@ -636,8 +628,6 @@ class InterviewService:
         except Exception as exc:
             log.warning("shadow grading of turn %s failed: %s", turn_id, exc)
             stored = {"error": f"{type(exc).__name__}: {exc}", "score": None}
-        finally:
-            current_turn_id.reset(token)
         return stored
 
     def _store_shadow(self, turn_id: str, stored: dict[str, object]) -> None:
@@ -648,7 +638,7 @@ class InterviewService:
 
     def store_grading(self, turn: Turn, result: GradeResult) -> None:
         turn.grading = result.model_dump(mode="json")
-        turn.grading_status = result.status.value
+        turn.grading_status = TurnGradingStatus(result.status.value)
         turn.judge_pending = self.grader is not None and self.grader.needs_judge(result)
         turn.score = result.score
         turn.flagged = bool(result.flags)
@@ -716,7 +706,9 @@ class InterviewService:
             seed=session.seed,
             asked_ids=[t.question_id for t in mains],
             recent_ids=history.recent_ids,
-            main_scores=[(t.difficulty, t.score) for t in mains if t.status in ("answered", "skipped")],
+            main_scores=[
+                (t.difficulty, t.score) for t in mains if t.status in (TurnStatus.answered, TurnStatus.skipped)
+            ],
             topic_scores=history.topic_scores,
             weak_tags=history.weak_tags,
         )
@@ -744,7 +736,7 @@ class InterviewService:
                     continue
                 per_topic[t.topic].append(t.score)
                 q = self.bank.get(t.question_id)
-                if q is not None and t.score < 3.0:
+                if q is not None and t.score < PASS_MARK:
                     for tag in q.tags:
                         tag_misses[tag] += 1
         topic_scores = {k: sum(v) / len(v) for k, v in per_topic.items()}
@@ -757,8 +749,10 @@ class InterviewService:
         self._require_current(session, turn)
         done = db.execute(
             update(Turn)
-            .where(Turn.id == turn.id, Turn.status == "asked")
-            .values(status="skipped", grading_status="skipped", score=0.0, answered_at=utcnow())
+            .where(Turn.id == turn.id, Turn.status == TurnStatus.asked)
+            .values(
+                status=TurnStatus.skipped, grading_status=TurnGradingStatus.skipped, score=0.0, answered_at=utcnow()
+            )
             .execution_options(synchronize_session="fetch")
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -794,26 +788,25 @@ class InterviewService:
         db.flush()
         return turn, hint, len(hints) - turn.hints_used
 
-    def finish(self, db: Session, session: InterviewSession) -> dict[str, object]:
+    def finish(self, db: Session, session: InterviewSession) -> Report:
         self._lock(db, session)
-        if session.status != "finished":
+        if session.status != SessionStatus.finished:
             for t in session.turns:
-                if t.status == "asked":
-                    t.status = "unanswered"
-                    t.grading_status = "skipped"
-            session.status = "finished"
+                if t.status == TurnStatus.asked:
+                    t.status = TurnStatus.unanswered
+                    t.grading_status = TurnGradingStatus.skipped
+            session.status = SessionStatus.finished
             session.finished_at = utcnow()
-        session.report = build_report(session, self.bank)
+        report = write_report(session, self.bank)
         db.flush()
-        return session.report
+        return report
 
-    def finished_report(self, db: Session, session: InterviewSession) -> dict[str, object]:
+    def finished_report(self, db: Session, session: InterviewSession) -> Report:
         """The report of a finished session (built now if it was never stored)."""
-        if session.status != "finished":
+        if session.status != SessionStatus.finished:
             raise Conflict("the report is ready once the session is finished (POST .../finish)")
-        if session.report is None:
-            self.finish(db, session)
-        return dict(session.report or {})
+        stored = stored_report(session)
+        return stored if stored is not None else self.finish(db, session)
 
     async def regrade(self, db: Session, turn_id: str) -> GradeResult | None:
         """Grade a kept answer again (a reviewer's regrade) and, if its session was stuck
@@ -827,7 +820,7 @@ class InterviewService:
         turn = db.get(Turn, turn_id) if is_id(turn_id) else None
         if turn is None:
             raise NotFound("turn not found")
-        if turn.status != "answered":
+        if turn.status != TurnStatus.answered:
             raise Conflict("only answered turns can be graded")
         session = turn.session
         self._reload_turns(db, session)
@@ -844,8 +837,8 @@ class InterviewService:
             db.flush()
             return
         self.store_grading(turn, graded.result)
-        if session.status == "finished":
-            session.report = build_report(session, self.bank)
+        if session.status == SessionStatus.finished:
+            write_report(session, self.bank)
         elif self.is_stuck(session) and session.turns[-1].id == turn.id and not self._claim_live(db, turn):
             turn.claimed_by = None
             self.advance(db, session, turn, graded.result)

@@ -28,6 +28,7 @@ from app.db import instances
 from app.db.base import begin_write, in_thread, utcnow, with_lock_retries
 from app.interview.models import InterviewSession, Turn
 from app.interview.service import InterviewService
+from app.statuses import SessionStatus, TurnGradingStatus, TurnStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,11 @@ def claimable(service: InterviewService, *, with_judge: bool, include_all: bool 
     later = aliased(Turn)
     # An answered turn with no turn after it, in an active session: nothing is asked.
     stuck = and_(
-        InterviewSession.status == "active",
+        InterviewSession.status == SessionStatus.active,
         ~exists(select(later.id).where(later.session_id == Turn.session_id, later.position > Turn.position)),
     )
     needs = or_(
-        Turn.grading_status == "ungraded",
+        Turn.grading_status == TurnGradingStatus.ungraded,
         and_(Turn.judge_pending, true_if(with_judge)),
         stuck,
         true_if(include_all),
@@ -74,7 +75,7 @@ def claimable(service: InterviewService, *, with_judge: bool, include_all: bool 
             )
         ),
     )
-    return and_(Turn.status == "answered", needs, unclaimed)
+    return and_(Turn.status == TurnStatus.answered, needs, unclaimed)
 
 
 def true_if(flag: bool) -> ColumnElement[bool]:

@@ -14,10 +14,11 @@ runs only the grading steps, so Ctrl-C at the prompt is an ordinary ``KeyboardIn
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from app.errors import AppError
 from app.grading.schemas import GradeResult, Verdict
 from app.interview.schemas import SessionStart
 from app.interview.service import IDK_ANSWER
+from app.reports.schemas import Report
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -43,7 +46,7 @@ VERDICT_MARK = {
 def print_feedback(console: Console, result: GradeResult) -> None:
     band = "pass" if result.passed else "below the pass mark"
     lines = [
-        f"[bold]Score {result.score if result.score is not None else 'unscored'} / 5[/] ({band})",
+        f"[bold]Score {result.score} / 5[/] ({band})",
         f"[dim]{result.status_message}[/]",
     ]
     for p in result.points:
@@ -54,24 +57,24 @@ def print_feedback(console: Console, result: GradeResult) -> None:
     console.print(Panel("\n".join(lines), title="Feedback", expand=False), highlight=False)
 
 
-def print_report(console: Console, report: dict[str, Any]) -> None:
-    overall = report.get("overall_score")
+def print_report(console: Console, report: Report) -> None:
+    overall = report.overall_score
     table = Table(
         title=f"Report - overall {overall if overall is not None else 'n/a'} / 5"
-        + ("" if report.get("passed") is None else (" (pass)" if report["passed"] else " (not yet a pass)"))
+        + ("" if report.passed is None else (" (pass)" if report.passed else " (not yet a pass)"))
     )
     table.add_column("topic")
     table.add_column("score")
-    for topic, score in report.get("topic_scores", {}).items():
-        table.add_row(topic, f"{score}")
+    for topic, score in report.topic_scores.items():
+        table.add_row(report.topic(topic), f"{score}")
     console.print(table)
-    for gap in report.get("gaps", [])[:5]:
-        console.print(f"  to work on: {gap['point']}", highlight=False)
-    for rec in report.get("recommended", []):
-        console.print(f"  practise next: [{rec['topic']}] {rec['question']}", highlight=False)
-    if report.get("ungraded_turns"):
+    for gap in report.gaps[:5]:
+        console.print(f"  to work on: {gap.point}", markup=False, highlight=False)
+    for rec in report.recommended:
+        console.print(f"  practise next: ({report.topic(rec.topic)}) {rec.question}", markup=False, highlight=False)
+    if report.ungraded_turns:
         console.print(
-            f"  {len(report['ungraded_turns'])} answer(s) are saved but not graded yet (run `mockinterview regrade`)."
+            f"  {len(report.ungraded_turns)} answer(s) are saved but not graded yet (run `mockinterview regrade`)."
         )
 
 
@@ -101,7 +104,10 @@ class TerminalInterview:
     def _ask(self, session: InterviewSession, turn: Turn) -> None:
         q = self.service.question_out(session, turn)
         label = "Follow-up" if q.is_follow_up else f"Question {q.number}/{q.total}"
-        self.console.print(Panel(q.text, title=f"{label} - {q.topic} ({q.difficulty})", expand=False), highlight=False)
+        self.console.print(
+            Panel(q.text, title=f"{label} - {escape(q.topic_title or q.topic)} ({q.difficulty})", expand=False),
+            highlight=False,
+        )
         if q.difficulty_note:
             self.console.print(f"[dim]{q.difficulty_note}[/dim]", highlight=False)
 
@@ -128,7 +134,7 @@ class TerminalInterview:
                 self._runner.run(self._grader_ready())
                 turn = self._runner.run(self.service.resume(db, session))
                 db.commit()
-                if session.status != "finished" and turn is None:
+                if session.status != SessionStatus.finished and turn is None:
                     self.console.print(
                         "[yellow]The last answer is still being graded by a running server; try again shortly.[/]"
                     )
@@ -194,8 +200,8 @@ class TerminalInterview:
         with self.console.status("grading..."):
             out = await self.service.answer(db, session, turn.id, text)
             db.commit()
-        if out.turn.grading_status == "ungraded":
+        if out.turn.grading_status == TurnGradingStatus.ungraded:
             self.console.print("[yellow]Your answer is saved but could not be graded now; it will be graded later.[/]")
-        if out.result is not None and session.mode == "practice":
+        if out.result is not None and session.mode == SessionMode.practice:
             print_feedback(self.console, out.result)
         return out.next_turn

@@ -5,8 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from app.db.base import make_engine
-from app.db.models import Base
+# Every domain's models, so that ``Base.metadata`` knows all tables. The migrations sit above
+# the domains; ``app.db`` itself imports none of them.
+from app.db import instances  # noqa: F401
+from app.db.base import Base, make_engine
+from app.grading import models as grading_models  # noqa: F401
+from app.interview import models as interview_models  # noqa: F401
+from app.review import models as review_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

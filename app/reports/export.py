@@ -13,24 +13,26 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from app.grading.schemas import PASS_MARK
+from app.grading.schemas import Verdict
+from app.reports.schemas import PointNote, Report, TranscriptEntry
+from app.rubric import PASS_MARK
+from app.statuses import TurnGradingStatus
 
 REPORT_TITLE = "Mock interview report"
 
 
-
-def turn_headings(transcript: Sequence[Mapping[str, Any]]) -> list[str]:
+def turn_headings(transcript: Sequence[TranscriptEntry], titles: Mapping[str, str] | None = None) -> list[str]:
     """ "Question 2 (topic)" or "Follow-up to question 1 (topic)": numbered as the page numbers
     them, by main question, not by turn."""
+    titles = titles or {}
     out, number = [], 0
     for t in transcript:
-        if not t.get("is_follow_up"):
+        if not t.is_follow_up:
             number += 1
-            out.append(f"Question {number} ({t.get('topic')})")
+            out.append(f"Question {number} ({titles.get(t.topic, t.topic)})")
         else:
-            out.append(f"Follow-up to question {max(number, 1)} ({t.get('topic')})")
+            out.append(f"Follow-up to question {max(number, 1)} ({titles.get(t.topic, t.topic)})")
     return out
 
 
@@ -38,6 +40,7 @@ def _bare(text: object, followed_by: str) -> str:
     """``text`` without its closing full stop when more follows ("Point: evidence", not "Point.:")."""
     value = "" if text is None else str(text)
     return value.rstrip().rstrip(".") if followed_by else value
+
 
 def _score(value: object) -> str:
     return f"{float(value):.1f} / 5" if isinstance(value, int | float) else "not scored"
@@ -61,40 +64,43 @@ def verdict_label(verdict: object) -> str:
     return "not confirmed" if verdict == "unclear" else str(verdict or "")
 
 
+STATUS_LABELS: dict[str, str] = {
+    TurnGradingStatus.graded: "graded",
+    TurnGradingStatus.embedding_only: "embedding-only grading",
+    TurnGradingStatus.ungraded: "not graded yet",
+    TurnGradingStatus.skipped: "skipped",
+    TurnGradingStatus.pending: "not answered",
+}
+
+
 def status_label(grading_status: str | None) -> str:
-    return {
-        "graded": "graded",
-        "embedding_only": "embedding-only grading",
-        "unscored": "not scored",
-        "ungraded": "not graded yet",
-        "skipped": "skipped",
-        "pending": "not answered",
-    }.get(grading_status or "", grading_status or "")
+    """A turn's grading status, said plainly."""
+    return STATUS_LABELS.get(grading_status or "", grading_status or "")
 
 
-def rubric_summary(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def rubric_summary(report: Report) -> tuple[list[PointNote], list[PointNote]]:
     """Strengths and gaps by rubric point, one entry per (question, point).
 
     The report lists the points of every turn, so a point covered in the main answer but
     missed in a follow-up shows up twice. Here a point covered in any turn of its question is
     a strength, and a gap only when no turn of that question covered it.
     """
-    strengths: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in report.get("strengths") or []:
-        strengths.setdefault((item.get("question_id"), item.get("point")), dict(item))
-    gaps: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in report.get("gaps") or []:
-        key = (item.get("question_id"), item.get("point"))
+    strengths: dict[tuple[str, str], PointNote] = {}
+    for item in report.strengths:
+        strengths.setdefault((item.question_id, item.point), item)
+    gaps: dict[tuple[str, str], PointNote] = {}
+    for item in report.gaps:
+        key = (item.question_id, item.point)
         if key in strengths:
             continue
-        if key not in gaps or item.get("verdict") == "wrong":
-            gaps[key] = dict(item)
+        if key not in gaps or item.verdict == Verdict.wrong.value:
+            gaps[key] = item
     return list(strengths.values()), list(gaps.values())
 
 
 # ---------------------------------------------------------------------------------- JSON
-def report_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
+def report_json(report: Report) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
 # ------------------------------------------------------------------------------ Markdown
@@ -115,25 +121,25 @@ def md_block(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
-def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = None) -> str:
+def report_markdown(report: Report, *, created_at: datetime | None = None) -> str:
     lines: list[str] = [f"# {REPORT_TITLE}", ""]
-    lines.append(f"- Track: {md_inline(report.get('track'))}")
-    lines.append(f"- Mode: {md_inline(report.get('mode'))}")
+    lines.append(f"- Track: {md_inline(report.track)}")
+    lines.append(f"- Mode: {md_inline(report.mode)}")
     if created_at is not None:
         lines.append(f"- Date: {created_at:%Y-%m-%d %H:%M} UTC")
-    overall = report.get("overall_score")
-    verdict = "" if overall is None else (" (pass)" if report.get("passed") else " (below the pass mark)")
+    overall = report.overall_score
+    verdict = "" if overall is None else (" (pass)" if report.passed else " (below the pass mark)")
     lines.append(f"- Overall score: **{_score(overall)}**{verdict}")
-    lines.append(f"- Questions answered: {report.get('answered_summary', '')}")
-    if report.get("ungraded_turns"):
-        lines.append(f"- Answers not graded yet: {len(report['ungraded_turns'])}")
+    lines.append(f"- Questions answered: {report.answered_summary}")
+    if report.ungraded_turns:
+        lines.append(f"- Answers not graded yet: {len(report.ungraded_turns)}")
     lines.append("")
 
-    topic_scores: Mapping[str, float] = report.get("topic_scores") or {}
+    topic_scores: Mapping[str, float] = report.topic_scores
     lines += ["## Score per topic", ""]
     if topic_scores:
         lines += ["| Topic | Score | Band |", "|---|---|---|"]
-        lines += [f"| {md_inline(t)} | {s:.1f} | {band(s)} |" for t, s in topic_scores.items()]
+        lines += [f"| {md_inline(report.topic(t))} | {s:.1f} | {band(s)} |" for t, s in topic_scores.items()]
     else:
         lines.append("No scored answers yet.")
     lines.append("")
@@ -144,32 +150,29 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
         if not items:
             lines.append("None recorded.")
         for item in items:
-            extra = f" ({md_inline(verdict_label(item['verdict']))})" if item.get("verdict") else ""
-            evidence = f": \u201c{md_inline(item['evidence'])}\u201d" if item.get("evidence") else ""
-            lines.append(f"- {md_inline(_bare(item.get('point'), extra + evidence))}{extra}{evidence}")
+            extra = f" ({md_inline(verdict_label(item.verdict))})" if item.verdict else ""
+            evidence = f": \u201c{md_inline(item.evidence)}\u201d" if item.evidence else ""
+            lines.append(f"- {md_inline(_bare(item.point, extra + evidence))}{extra}{evidence}")
         lines.append("")
 
     lines += ["## Practise next", ""]
-    recommended = report.get("recommended") or []
+    recommended = report.recommended
     if not recommended:
         lines.append("No recommendation: every question of these topics was asked.")
     for r in recommended:
-        lines.append(
-            f"- {md_inline(r.get('question'))} ({md_inline(r.get('topic'))}, {md_inline(r.get('difficulty'))})"
-        )
+        lines.append(f"- {md_inline(r.question)} ({md_inline(report.topic(r.topic))}, {md_inline(r.difficulty)})")
     lines.append("")
 
     lines += ["## Transcript", ""]
-    transcript = report.get("transcript") or []
-    for heading_text, t in zip(turn_headings(transcript), transcript, strict=True):
-        lines += [f"### {md_inline(heading_text)}", "", md_inline(t.get("question")), ""]
-        if t.get("answer"):
-            lines += ["Answer:", "", md_block(str(t["answer"])), ""]
+    transcript = report.transcript
+    for heading_text, t in zip(turn_headings(transcript, report.topic_titles), transcript, strict=True):
+        lines += [f"### {md_inline(heading_text)}", "", md_inline(t.question), ""]
+        if t.answer:
+            lines += ["Answer:", "", md_block(t.answer), ""]
         else:
-            lines += [f"_{md_inline(t.get('status'))}_", ""]
-        grading = t.get("grading") or {}
-        score = t.get("score")
-        lines.append(f"Score: {_score(score)} ({status_label(t.get('grading_status'))})")
+            lines += [f"_{md_inline(t.status)}_", ""]
+        grading = t.grading or {}
+        lines.append(f"Score: {_score(t.score)} ({status_label(t.grading_status)})")
         for p in grading.get("points") or []:
             evidence = f": \u201c{md_inline(p['evidence'])}\u201d" if p.get("evidence") else ""
             text = md_inline(_bare(p.get("text"), evidence))
@@ -182,26 +185,36 @@ def report_markdown(report: Mapping[str, Any], *, created_at: datetime | None = 
 
 # ----------------------------------------------------------------------------------- PDF
 _FONT_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/truetype/dejavu"),  # Debian, Ubuntu: fonts-dejavu-core
+    Path("/usr/share/fonts/dejavu-sans-fonts"),  # Fedora, RHEL: dejavu-sans-fonts
     Path("/usr/share/fonts/dejavu"),
-    Path("/usr/share/fonts/TTF"),
+    Path("/usr/share/fonts/TTF"),  # Arch: ttf-dejavu
+    Path("/usr/local/share/fonts/dejavu"),  # FreeBSD: dejavu
     Path("/Library/Fonts"),
 )
 
 
 def _unicode_fonts() -> tuple[Path, Path] | None:
-    """DejaVu Sans (regular, bold) if the system has it; the PDF then shows any script."""
-    dirs = list(_FONT_DIRS)
-    try:  # matplotlib, when installed, ships DejaVu too
-        import matplotlib
+    """DejaVu Sans (regular, bold) if the system has it; the PDF then shows any script.
 
-        dirs.append(Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf")
-    except ImportError:
-        pass
-    for d in dirs:
+    The font comes from the operating system's own package (the Docker image installs Debian's
+    fonts-dejavu-core): it is kept up to date and licensed with the system, and no Python
+    package is needed just to carry a font (fpdf2 ships none; matplotlib, which has one, is not
+    a serving dependency). Without it the report falls back to the PDF core font Helvetica,
+    with the text folded to Latin-1 (accents dropped, other scripts replaced by "?"): readable,
+    but lossy, so the fallback is logged.
+    """
+    for d in _FONT_DIRS:
         regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
         if regular.is_file() and bold.is_file():
             return regular, bold
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "DejaVu Sans not found in %s: PDF reports use Helvetica with Latin-1 text only "
+        "(install fonts-dejavu-core or your system's DejaVu package)",
+        ", ".join(str(d) for d in _FONT_DIRS),
+    )
     return None
 
 
@@ -214,7 +227,7 @@ def _latin1(text: str) -> str:
     return out.encode("latin-1", "replace").decode("latin-1")
 
 
-def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None) -> bytes:
+def report_pdf(report: Report, *, created_at: datetime | None = None) -> bytes:
     """The report as a PDF (title, scores with a bar chart per topic, strengths, gaps,
     recommendations and the full transcript)."""
     from fpdf import FPDF
@@ -251,16 +264,16 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         para(text, size=size, style="B", gap=1)
 
     para(REPORT_TITLE, size=20, style="B", gap=3)
-    meta = f"Track: {report.get('track')}   Mode: {report.get('mode')}"
+    meta = f"Track: {report.track}   Mode: {report.mode}"
     if created_at is not None:
         meta += f"   Date: {created_at:%Y-%m-%d %H:%M} UTC"
     para(meta)
-    overall = report.get("overall_score")
-    verdict = "" if overall is None else (" - pass" if report.get("passed") else " - below the pass mark")
+    overall = report.overall_score
+    verdict = "" if overall is None else (" - pass" if report.passed else " - below the pass mark")
     para(f"Overall score: {_score(overall)}{verdict}", size=14, style="B")
-    para(f"Questions answered: {report.get('answered_summary', '')}")
+    para(f"Questions answered: {report.answered_summary}")
 
-    topic_scores: Mapping[str, float] = report.get("topic_scores") or {}
+    topic_scores: Mapping[str, float] = report.topic_scores
     heading("Score per topic")
     if topic_scores:
         label_w, bar_w, row_h = 55.0, width - 75.0, 7.0
@@ -270,7 +283,7 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
                 pdf.add_page()
             y = pdf.get_y()
             pdf.set_xy(pdf.l_margin, y)
-            pdf.cell(label_w, row_h, clean(topic)[:34])
+            pdf.cell(label_w, row_h, clean(report.topic(topic))[:34])
             x0 = pdf.l_margin + label_w
             pdf.set_fill_color(230, 230, 230)
             pdf.rect(x0, y + 1.2, bar_w, row_h - 2.4, style="F")
@@ -294,25 +307,25 @@ def report_pdf(report: Mapping[str, Any], *, created_at: datetime | None = None)
         if not items:
             para("None recorded.")
         for item in items:
-            extra = f" ({verdict_label(item['verdict'])})" if item.get("verdict") else ""
-            evidence = f': "{item["evidence"]}"' if item.get("evidence") else ""
-            para(f"- {_bare(item.get('point'), extra + evidence)}{extra}{evidence}", gap=0.5)
+            extra = f" ({verdict_label(item.verdict)})" if item.verdict else ""
+            evidence = f': "{item.evidence}"' if item.evidence else ""
+            para(f"- {_bare(item.point, extra + evidence)}{extra}{evidence}", gap=0.5)
 
     heading("Practise next")
-    recommended = report.get("recommended") or []
+    recommended = report.recommended
     if not recommended:
         para("No recommendation: every question of these topics was asked.")
     for r in recommended:
-        para(f"- {r.get('question')} ({r.get('topic')}, {r.get('difficulty')})", gap=0.5)
+        para(f"- {r.question} ({report.topic(r.topic)}, {r.difficulty})", gap=0.5)
 
     heading("Transcript")
-    transcript = report.get("transcript") or []
-    for heading_text, t in zip(turn_headings(transcript), transcript, strict=True):
+    transcript = report.transcript
+    for heading_text, t in zip(turn_headings(transcript, report.topic_titles), transcript, strict=True):
         para(heading_text, size=11, style="B", gap=0.5)
-        para(t.get("question"))
-        para(f"Answer: {t['answer']}" if t.get("answer") else f"({t.get('status')})")
-        para(f"Score: {_score(t.get('score'))} ({status_label(t.get('grading_status'))})", style="B", gap=0.5)
-        grading = t.get("grading") or {}
+        para(t.question)
+        para(f"Answer: {t.answer}" if t.answer else f"({t.status})")
+        para(f"Score: {_score(t.score)} ({status_label(t.grading_status)})", style="B", gap=0.5)
+        grading = t.grading or {}
         for p in grading.get("points") or []:
             evidence = f': "{p["evidence"]}"' if p.get("evidence") else ""
             para(f"- {verdict_label(p.get('verdict'))}: {_bare(p.get('text'), evidence)}{evidence}", size=9, gap=0.3)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from statistics import mean
-from typing import TYPE_CHECKING, Any
 
 from app.bank.loader import Bank
-from app.grading.schemas import PASS_MARK, Verdict, round_score
+from app.grading.schemas import Verdict
+from app.reports.schemas import PointNote, RecommendedQuestion, Report, SessionRecord, TranscriptEntry
+from app.rubric import PASS_MARK, round_score
+from app.statuses import TurnStatus
 from app.text import IDK_ANSWER
 
-if TYPE_CHECKING:
-    from app.interview.models import InterviewSession
+GAP_VERDICTS = (Verdict.missing.value, Verdict.wrong.value, Verdict.unclear.value)
 
 
 def answered_summary(answered: int, planned: int, skipped: int, dont_know: int) -> str:
@@ -22,22 +23,22 @@ def answered_summary(answered: int, planned: int, skipped: int, dont_know: int) 
     return f"{answered} of {planned}{tail}"
 
 
-def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
+def build_report(session: SessionRecord, bank: Bank) -> Report:
     turns = list(session.turns)
     mains = [t for t in turns if not t.is_follow_up]
     follow_ups = {t.id: [f for f in turns if f.parent_turn_id == t.id] for t in mains}
 
     question_scores: list[float] = []
     per_topic: dict[str, list[float]] = defaultdict(list)
-    strengths: list[dict[str, Any]] = []
-    gaps: list[dict[str, Any]] = []
+    strengths: list[PointNote] = []
+    gaps: list[PointNote] = []
     ungraded: list[str] = []
     statuses: dict[str, int] = defaultdict(int)
 
     for main in mains:
-        if main.status == "unanswered":
+        if main.status == TurnStatus.unanswered:
             continue
-        if main.status == "skipped":
+        if main.status == TurnStatus.skipped:
             score: float = 0.0
         elif main.score is None:
             ungraded.append(main.id)
@@ -53,30 +54,27 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
         per_topic[main.topic].append(score)
 
     for t in turns:
-        statuses[t.grading_status] += 1
+        statuses[t.grading_status.value] += 1
         grading = t.grading or {}
         for point in grading.get("points", []):
-            item = {
-                "turn_id": t.id,
-                "question_id": t.question_id,
-                "point": point["text"],
-                "evidence": point.get("evidence"),
-            }
-            if point["verdict"] in (Verdict.covered.value,):
-                strengths.append(item)
-            elif point["verdict"] in (Verdict.missing.value, Verdict.wrong.value, Verdict.unclear.value):
-                gaps.append(item | {"verdict": point["verdict"]})
+            note = PointNote(
+                turn_id=t.id, question_id=t.question_id, point=point["text"], evidence=point.get("evidence")
+            )
+            if point["verdict"] == Verdict.covered.value:
+                strengths.append(note)
+            elif point["verdict"] in GAP_VERDICTS:
+                gaps.append(note.model_copy(update={"verdict": point["verdict"]}))
 
-    answered = [m for m in mains if m.status == "answered" and m.answer_text != IDK_ANSWER]
-    skipped = sum(m.status == "skipped" for m in mains)
-    dont_know = sum(m.status == "answered" and m.answer_text == IDK_ANSWER for m in mains)
+    answered = [m for m in mains if m.status == TurnStatus.answered and m.answer_text != IDK_ANSWER]
+    skipped = sum(m.status == TurnStatus.skipped for m in mains)
+    dont_know = sum(m.status == TurnStatus.answered and m.answer_text == IDK_ANSWER for m in mains)
     overall = round_score(mean(question_scores)) if question_scores else None
     topic_scores = {k: round_score(mean(v)) for k, v in sorted(per_topic.items())}
     asked = {t.question_id for t in turns}
     weakest = sorted(topic_scores, key=lambda k: topic_scores[k])
     focus = weakest[:2] or list(session.topics) or bank.topics(session.track)
     recommended = [
-        {"question_id": q.id, "topic": q.topic, "difficulty": q.difficulty.value, "question": q.question}
+        RecommendedQuestion(question_id=q.id, topic=q.topic, difficulty=q.difficulty.value, question=q.question)
         for q in sorted(
             bank.for_track(session.track), key=lambda q: (focus.index(q.topic) if q.topic in focus else 99, q.id)
         )
@@ -84,37 +82,41 @@ def build_report(session: InterviewSession, bank: Bank) -> dict[str, Any]:
     ][:3]
 
     transcript = [
-        {
-            "turn_id": t.id,
-            "question_id": t.question_id,
-            "question": t.question_text,
-            "topic": t.topic,
-            "is_follow_up": t.is_follow_up,
-            "status": t.status,
-            "answer": t.answer_text,
-            "grading_status": t.grading_status,
-            "score": t.score,
-            "grading": t.grading,
-        }
+        TranscriptEntry(
+            turn_id=t.id,
+            question_id=t.question_id,
+            question=t.question_text,
+            topic=t.topic,
+            is_follow_up=t.is_follow_up,
+            status=t.status,
+            answer=t.answer_text,
+            grading_status=t.grading_status,
+            score=t.score,
+            grading=t.grading,
+        )
         for t in turns
     ]
-    return {
-        "session_id": session.id,
-        "track": session.track,
-        "mode": session.mode,
-        "overall_score": overall,
-        "passed": None if overall is None else overall >= PASS_MARK,
-        "questions_answered": len(answered),
-        "questions_skipped": skipped,
-        "questions_dont_know": dont_know,
-        "questions_scored": len(question_scores),
-        "questions_planned": session.num_questions,
-        "answered_summary": answered_summary(len(answered), session.num_questions, skipped, dont_know),
-        "topic_scores": topic_scores,
-        "strengths": strengths,
-        "gaps": gaps,
-        "recommended": recommended,
-        "ungraded_turns": ungraded,
-        "grading_statuses": dict(statuses),
-        "transcript": transcript,
-    }
+    return Report(
+        session_id=session.id,
+        track=session.track,
+        mode=session.mode,
+        overall_score=overall,
+        passed=None if overall is None else overall >= PASS_MARK,
+        questions_answered=len(answered),
+        questions_skipped=skipped,
+        questions_dont_know=dont_know,
+        questions_scored=len(question_scores),
+        questions_planned=session.num_questions,
+        answered_summary=answered_summary(len(answered), session.num_questions, skipped, dont_know),
+        topic_scores=topic_scores,
+        topic_titles={
+            t: bank.topic_title(t)
+            for t in sorted({*topic_scores, *(r.topic for r in recommended), *(x.topic for x in turns)})
+        },
+        strengths=strengths,
+        gaps=gaps,
+        recommended=recommended,
+        ungraded_turns=ungraded,
+        grading_statuses=dict(statuses),
+        transcript=transcript,
+    )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.interview.models import InterviewSession, Turn
 from app.review.models import ReviewOverride
+from app.statuses import SessionStatus, TurnStatus
 
 FLAG_LABELS = {
     "judge_disagreement": "judge and embeddings disagree",
@@ -47,7 +48,7 @@ def _day_start(d: date) -> datetime:
 
 
 def _turn_query(f: Filters) -> Select[Turn]:
-    query = select(Turn).where(Turn.status == "answered")
+    query = select(Turn).where(Turn.status == TurnStatus.answered)
     if f.flagged or f.flags:
         query = query.where(Turn.flagged.is_(True))
     if f.unscored:
@@ -145,7 +146,7 @@ def search_sessions(db: Session, f: Filters) -> list[SessionRow]:
 def _session_rows(sessions: Iterable[InterviewSession], f: Filters, limit: int) -> list[SessionRow]:
     rows: list[SessionRow] = []
     for s in sessions:
-        answered = [t for t in s.turns if t.status == "answered"]
+        answered = [t for t in s.turns if t.status == TurnStatus.answered]
         flags: Counter[str] = Counter()
         for t in answered:
             flags.update((t.grading or {}).get("flags") or [])
@@ -155,7 +156,7 @@ def _session_rows(sessions: Iterable[InterviewSession], f: Filters, limit: int) 
             flagged=sum(1 for t in answered if t.flagged),
             unscored=sum(1 for t in answered if t.score is None),
             flags=flags,
-            overall=(s.report or {}).get("overall_score") if s.status == "finished" else None,
+            overall=(s.report or {}).get("overall_score") if s.status == SessionStatus.finished else None,
         )
         if f.topic and f.topic not in {t.topic for t in s.turns}:
             continue

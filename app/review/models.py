@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, utcnow
-from app.interview.models import new_id
+from app.db.base import Base, new_id, utcnow
 
 
 class ReviewOverride(Base):

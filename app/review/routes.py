@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.db.base import in_thread
-from app.deps import InterviewsDep, Reviewer, SessionDep
+from app.deps import Reviewer, SessionDep
 from app.errors import API_ERRORS
-from app.grading.schemas import GradeResult
+from app.grading.schemas import GradeFlag, GradeResult
+from app.interview.deps import InterviewsDep
 from app.review import service
 from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
+from app.statuses import TurnGradingStatus
 
 router = APIRouter(prefix="/api/review", tags=["review"], responses=API_ERRORS)
 
@@ -21,9 +23,9 @@ def list_turns(
     _: Reviewer,
     db: SessionDep,
     flagged: bool | None = None,
-    grading_status: str | None = None,
+    grading_status: TurnGradingStatus | None = None,
     topic: str | None = None,
-    flag: str | None = None,
+    flag: GradeFlag | None = None,
     limit: Annotated[int, Query(ge=1, le=500, description="How many turns at most.")] = 100,
 ) -> list[ReviewTurn]:
     """Answered turns, newest first, filtered by flag, grading status or topic."""

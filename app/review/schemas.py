@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.statuses import TurnGradingStatus
+
 
 class OverrideIn(BaseModel):
     score: float = Field(ge=0, le=5)
@@ -31,7 +33,7 @@ class ReviewTurn(BaseModel):
     question_text: str
     topic: str
     answer: str | None
-    grading_status: str
+    grading_status: TurnGradingStatus
     score: float | None
     flags: list[str]
     grading: dict[str, Any] | None

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from app.db.base import begin_write
 from app.errors import NotFound
 from app.grading.models import LLMCall
+from app.grading.schemas import GradeFlag
 from app.interview.models import Turn
 from app.review.models import ReviewOverride
 from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
+from app.statuses import TurnGradingStatus, TurnStatus
 from app.text import is_id
 
 
@@ -20,12 +22,12 @@ def list_turns(
     db: Session,
     *,
     flagged: bool | None = None,
-    grading_status: str | None = None,
+    grading_status: TurnGradingStatus | None = None,
     topic: str | None = None,
-    flag: str | None = None,
+    flag: GradeFlag | None = None,
     limit: int = 100,
 ) -> list[Turn]:
-    query = select(Turn).where(Turn.status == "answered").order_by(Turn.answered_at.desc())
+    query = select(Turn).where(Turn.status == TurnStatus.answered).order_by(Turn.answered_at.desc())
     if flagged is not None:
         query = query.where(Turn.flagged.is_(flagged))
     if grading_status:

@@ -15,16 +15,19 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
-from app.context import AppContext
+from app.context import AppContext, ContextDep
 from app.db.base import in_thread
-from app.deps import BearerDep, ContextDep, InterviewsDep, SessionDep, bearer_token
+from app.deps import BearerDep, SessionDep, bearer_token
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized
+from app.interview.deps import InterviewsDep
 from app.interview.models import InterviewSession
 from app.interview.progress import candidate_by_token, progress_of, sessions_of
 from app.interview.schemas import AnswerIn, SessionStart
 from app.interview.service import IDK_ANSWER, InterviewService
+from app.interview.share import create_share_token, revoke_share, shared_session
 from app.reports.export import report_json, report_markdown, report_pdf, rubric_summary
-from app.reports.share import create_share_token, revoke_share, shared_session
+from app.reports.schemas import Report
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus
 from app.web.charts import score_lines, topic_bars
 from app.web.common import WebRoute, render, render_fragment, see_other, wants_json
 from app.web.security import (
@@ -79,7 +82,9 @@ def _start_context(ctx: AppContext, db: SessionDep, request: Request, **extra: A
     bank = ctx.bank
     settings: Settings = ctx.settings
     candidate = candidate_by_token(db, request.cookies.get(CANDIDATE_COOKIE))
-    active = [s for s in sessions_of(db, candidate) if s.status == "active"] if candidate is not None else []
+    active = (
+        [s for s in sessions_of(db, candidate) if s.status == SessionStatus.active] if candidate is not None else []
+    )
     tracks = bank.tracks()
     form: dict[str, Any] = {
         "track": "mlops" if "mlops" in tracks else (tracks[0] if tracks else ""),
@@ -209,7 +214,7 @@ def _action_done(
     request: Request, interviews: InterviewService, session: InterviewSession, turn_id: str | None, notice: str = ""
 ) -> Response:
     if not wants_json(request):
-        anchor = f"#turn-{turn_id}" if turn_id and session.mode == "practice" else "#current"
+        anchor = f"#turn-{turn_id}" if turn_id and session.mode == SessionMode.practice else "#current"
         query = f"?notice={notice}" if notice else ""
         return see_other(f"/sessions/{session.id}{query}{anchor}")
     view = session_view(interviews, session)
@@ -218,8 +223,8 @@ def _action_done(
     return JSONResponse(
         {
             "finished": view.finished,
-            "transcript_html": render_fragment("_transcript.html", ctx),
-            "question_html": render_fragment("_question.html", ctx),
+            "transcript_html": render_fragment(request, "_transcript.html", ctx),
+            "question_html": render_fragment(request, "_question.html", ctx),
             "turn_id": current.turn_id if current else None,
             "elapsed_s": current.elapsed_s if current else 0,
             "hints_left": current.hints_left if current else 0,
@@ -266,7 +271,7 @@ async def answer(
         return await in_thread(_action_error, request, db, interviews, session, error, text)
     except AppError as exc:
         return await in_thread(_action_error, request, db, interviews, session, exc, text)
-    ungraded = out.turn.grading_status == "ungraded"
+    ungraded = out.turn.grading_status == TurnGradingStatus.ungraded
     notice = "replay" if out.replay else ("ungraded" if ungraded else "")
     # Rendered here, not in a worker thread: the last step's transaction is still open (the
     # request's dependency commits it), and everything shown is already loaded.
@@ -340,7 +345,7 @@ def finish(request: Request, _: CsrfChecked, session: WebSession, db: SessionDep
 def transcript(request: Request, session: WebSession, ctx: ContextDep) -> JSONResponse:
     """The transcript fragment, for the page to refresh while a judge's verdict is on its way."""
     view = session_view(ctx.interviews, session)
-    html = render_fragment("_transcript.html", {"view": view, "csrf_token": csrf_token(request)})
+    html = render_fragment(request, "_transcript.html", {"view": view, "csrf_token": csrf_token(request)})
     return JSONResponse({"transcript_html": html, "judge_pending": "data-judge-pending" in html})
 
 
@@ -357,7 +362,7 @@ async def continue_session(
 
 # --------------------------------------------------------------------------------- report
 def _report_context(
-    interviews: InterviewService, session: InterviewSession, report: dict[str, Any], **extra: Any
+    interviews: InterviewService, session: InterviewSession, report: Report, **extra: Any
 ) -> dict[str, Any]:
     strengths, gaps = rubric_summary(report)
     return {
@@ -366,13 +371,13 @@ def _report_context(
         "report": report,
         "strengths": strengths,
         "gaps": gaps,
-        "chart": topic_bars(report.get("topic_scores") or {}),
+        "chart": topic_bars(report.topic_scores, interviews.bank.titles),
         "transcript": [turn_view(interviews, session, t, practice=True) for t in session.turns],
         **extra,
     }
 
 
-def _finished_report(db: SessionDep, interviews: InterviewService, session: InterviewSession) -> dict[str, Any]:
+def _finished_report(db: SessionDep, interviews: InterviewService, session: InterviewSession) -> Report:
     return interviews.finished_report(db, session)  # a report built now is kept by the commit
 
 
@@ -381,7 +386,7 @@ def report_page(
     request: Request, session: WebSession, db: SessionDep, ctx: ContextDep, notice: str | None = None
 ) -> Response:
     interviews = ctx.interviews
-    if session.status != "finished":
+    if session.status != SessionStatus.finished:
         return render(request, "report_pending.html", {"session": session, "title": "Report"}, status_code=409)
     report = _finished_report(db, interviews, session)
     context = _report_context(interviews, session, report, shared=False, notice=NOTICES.get(notice or ""))
@@ -391,7 +396,7 @@ def report_page(
 EXPORTS = {"md": "text/markdown; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}
 
 
-def _export(session: InterviewSession, report: dict[str, Any], fmt: str) -> Response:
+def _export(session: InterviewSession, report: Report, fmt: str) -> Response:
     if fmt not in EXPORTS:
         raise NotFound("no such export; use .md, .json or .pdf")
     body: bytes | str
@@ -432,16 +437,17 @@ def unshare(request: Request, _: CsrfChecked, session: WebSession, db: SessionDe
 @router.get("/shared/{token}")
 def shared_report(token: str, request: Request, db: SessionDep, ctx: ContextDep) -> Response:
     session = shared_session(db, token)
-    context = _report_context(ctx.interviews, session, dict(session.report or {}), shared=True, share_token=token)
+    report = _finished_report(db, ctx.interviews, session)
+    context = _report_context(ctx.interviews, session, report, shared=True, share_token=token)
     return render(
         request, "report.html", context, headers={"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
     )
 
 
 @router.get("/shared/{token}/report.{fmt}")
-def shared_export(token: str, fmt: str, db: SessionDep) -> Response:
+def shared_export(token: str, fmt: str, db: SessionDep, ctx: ContextDep) -> Response:
     session = shared_session(db, token)
-    response = _export(session, dict(session.report or {}), fmt)
+    response = _export(session, _finished_report(db, ctx.interviews, session), fmt)
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -458,7 +464,8 @@ def progress_page(
     sessions = sessions_of(db, candidate) if candidate is not None else []
     progress = progress_of(sessions, ctx.bank)
     labels = [p.when.strftime("%d %b") for p in progress.points]
-    chart = score_lines(progress.series(), labels) if progress.topics else None
+    series = {ctx.bank.topic_title(topic): points for topic, points in progress.series().items()}
+    chart = score_lines(series, labels) if progress.topics else None
     return render(
         request,
         "progress.html",

@@ -19,6 +19,7 @@ class Bar:
     label: str
     value: float
     y: float
+    """Top of the bar; its label sits on the line above it."""
     width: float
     passed: bool
 
@@ -27,7 +28,9 @@ class Bar:
 class BarChart:
     width: int
     height: int
-    label_w: int
+    left: int
+    """Where the bars start (their labels start there too, on their own line above each bar, so
+    a long topic title never squeezes the bars on a narrow screen)."""
     bar_h: int
     plot_w: int
     pass_x: float
@@ -39,16 +42,24 @@ class BarChart:
         return self.height - 18
 
 
-def topic_bars(topic_scores: Mapping[str, float], *, width: int = 640) -> BarChart:
-    label_w, bar_h, gap, top = 190, 22, 10, 8
-    plot_w = width - label_w - 50
+def topic_bars(
+    topic_scores: Mapping[str, float], titles: Mapping[str, str] | None = None, *, width: int = 420
+) -> BarChart:
+    """One bar per topic (labelled by its title where the bank declares one).
+
+    The view box is narrow (420 units): the chart is drawn at most a little wider than that, so
+    its 12-unit text stays readable when a phone scales it down to 375 px."""
+    left, label_h, bar_h, gap, top = 6, 19, 18, 10, 4
+    plot_w = width - left - 40
+    row = label_h + bar_h + gap
     bars = []
     for i, (topic, score) in enumerate(topic_scores.items()):
         value = max(0.0, min(MAX_SCORE, float(score)))
-        bars.append(Bar(topic, value, top + i * (bar_h + gap), plot_w * value / MAX_SCORE, value >= PASS_MARK))
-    height = top + len(bars) * (bar_h + gap) + 24
-    ticks = [(label_w + plot_w * v / MAX_SCORE, str(v)) for v in range(6)]
-    return BarChart(width, height, label_w, bar_h, plot_w, label_w + plot_w * PASS_MARK / MAX_SCORE, bars, ticks)
+        label = (titles or {}).get(topic, topic)
+        bars.append(Bar(label, value, top + i * row + label_h, plot_w * value / MAX_SCORE, value >= PASS_MARK))
+    height = top + len(bars) * row + 20
+    ticks = [(left + plot_w * v / MAX_SCORE, str(v)) for v in range(6)]
+    return BarChart(width, height, left, bar_h, plot_w, left + plot_w * PASS_MARK / MAX_SCORE, bars, ticks)
 
 
 @dataclass

@@ -5,24 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, PackageLoader, pass_context
+from jinja2.runtime import Context
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from app.config import resource_dir
 from app.errors import AppError
 from app.reports.export import band, status_label
 from app.review.console import flag_label
 from app.web.security import add_security_headers, attach_csrf_cookie, csrf_token
 
-WEB_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = WEB_DIR / "templates"
-STATIC_DIR = WEB_DIR / "static"
+STATIC_DIR = resource_dir("app.web", "static")
+"""The stylesheet and script (package data of ``app.web``), served by ``app.web.routes``."""
 
 
 def _score(value: object) -> str:
@@ -54,15 +54,36 @@ def _pretty_json(value: object) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+@pass_context
+def _topic(context: Context, slug: object) -> str:
+    """A topic slug as people read it: the title its bank file declares (``topic_titles`` in the
+    template context, put there by :func:`render`), else the slug."""
+    titles = context.get("topic_titles") or {}
+    return str(titles.get(slug, slug) if isinstance(slug, str) else slug or "")
+
+
 env = Environment(
-    loader=FileSystemLoader(TEMPLATES_DIR),
+    loader=PackageLoader("app.web", "templates"),  # package data, found wherever app is installed
     autoescape=True,  # every value is HTML-escaped; nothing in the templates is marked safe
     trim_blocks=True,
     lstrip_blocks=True,
 )
 env.filters.update(
-    score=_score, band=band, when=_when, iso=_iso, pretty_json=_pretty_json, flag_label=flag_label, status=status_label
+    score=_score,
+    band=band,
+    when=_when,
+    iso=_iso,
+    pretty_json=_pretty_json,
+    flag_label=flag_label,
+    status=status_label,
+    topic=_topic,
 )
+
+
+def topic_titles(request: Request) -> dict[str, str]:
+    """The bank's topic titles for this process (empty before the context exists)."""
+    ctx = getattr(request.app.state, "ctx", None)
+    return dict(ctx.bank.titles) if ctx is not None else {}
 
 
 def wants_json(request: Request) -> bool:
@@ -70,8 +91,8 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def render_fragment(name: str, context: Mapping[str, Any]) -> str:
-    return env.get_template(name).render(**context)
+def render_fragment(request: Request, name: str, context: Mapping[str, Any]) -> str:
+    return env.get_template(name).render(topic_titles=topic_titles(request), **context)
 
 
 def render(
@@ -82,7 +103,13 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    ctx = {"request": request, "csrf_token": csrf_token(request), "path": request.url.path, **(context or {})}
+    ctx = {
+        "request": request,
+        "csrf_token": csrf_token(request),
+        "path": request.url.path,
+        "topic_titles": topic_titles(request),
+        **(context or {}),
+    }
     response = HTMLResponse(env.get_template(name).render(**ctx), status_code=status_code, headers=headers)
     attach_csrf_cookie(request, response)
     return response

@@ -17,14 +17,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from app.context import ContextDep
 from app.db.base import begin_write
-from app.deps import BearerDep, ContextDep, SessionDep, SettingsDep, require_reviewer
+from app.deps import BearerDep, SessionDep, SettingsDep, require_reviewer
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.interview.models import InterviewSession, Turn
 from app.review import service
 from app.review.console import Filters, known_topics, latest_overrides, override_counts, search_sessions, search_turns
 from app.review.export import gold_lines
 from app.review.schemas import OverrideIn
+from app.statuses import TurnStatus
 from app.web.common import LoginRequired, WebRoute, render, see_other
 from app.web.security import (
     REVIEWER_COOKIE,
@@ -184,7 +186,7 @@ def session_page(session_id: str, request: Request, _: WebReviewer, db: SessionD
         "session": session,
         "counts": override_counts(db, ids),
         "latest": latest_overrides(db, ids),
-        "audits": {t.id: service.audit_of(db, t.id) for t in session.turns if t.status == "answered"},
+        "audits": {t.id: service.audit_of(db, t.id) for t in session.turns if t.status == TurnStatus.answered},
     }
     return render(request, "review/session.html", context)
 

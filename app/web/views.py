@@ -10,18 +10,17 @@ from app.db.base import as_utc
 from app.grading.schemas import GradeResult, GradeStatus, PointResult, Verdict
 from app.interview.models import InterviewSession, Turn
 from app.interview.service import IDK_ANSWER, InterviewService
+from app.statuses import SessionMode, SessionStatus, TurnGradingStatus, TurnStatus
 
 
 def grader_label(result: GradeResult) -> str:
     """The grader status, said plainly."""
-    judged = result.versions is not None and result.versions.judge_model is not None
-    if result.status is GradeStatus.unscored:
-        return "Not scored: no grader could produce a trustworthy score"
+    # (Gradings stored before ``non_answer`` existed say it by being graded with no judge score.)
+    if result.non_answer or (result.status is GradeStatus.graded and result.judge_score is None):
+        return "Graded without a model: no substantive answer was given"
     if result.status is GradeStatus.embedding_only:
         return "Embedding-only grading: no LLM judge read this answer"
-    if judged or result.judge_score is not None:
-        return "Hybrid grading: an LLM judge and embedding similarity together"
-    return "Graded without a model: no substantive answer was given"
+    return "Hybrid grading: an LLM judge and embedding similarity together"
 
 
 @dataclass
@@ -106,11 +105,10 @@ class SessionView:
     grading_stalled: bool = False
     """Active, nothing to answer: the last answer is still being graded (or the server stopped
     before the next question was asked)."""
-    notices: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
-        return self.session.status == "finished"
+        return self.session.status == SessionStatus.finished
 
 
 def _label(session: InterviewSession, turn: Turn) -> str:
@@ -123,8 +121,8 @@ def _label(session: InterviewSession, turn: Turn) -> str:
 
 
 def turn_view(interviews: InterviewService, session: InterviewSession, turn: Turn, *, practice: bool) -> TurnView:
-    result = interviews.grading_of(turn) if practice or session.status == "finished" else None
-    kind = {"skipped": "skipped", "unanswered": "unanswered"}.get(turn.status, "answer")
+    result = interviews.grading_of(turn) if practice or session.status == SessionStatus.finished else None
+    kind = {TurnStatus.skipped: "skipped", TurnStatus.unanswered: "unanswered"}.get(turn.status, "answer")
     if kind == "answer" and turn.answer_text == IDK_ANSWER:
         kind = "idk"
     return TurnView(
@@ -133,7 +131,7 @@ def turn_view(interviews: InterviewService, session: InterviewSession, turn: Tur
         answer=turn.answer_text,
         kind=kind,
         feedback=feedback_of(result, model_answer(interviews.bank, turn)) if result is not None else None,
-        pending=turn.status == "answered" and turn.grading_status == "ungraded",
+        pending=turn.status == TurnStatus.answered and turn.grading_status == TurnGradingStatus.ungraded,
         hints=interviews.revealed_hints(session, turn),
     )
 
@@ -156,19 +154,24 @@ def question_view(interviews: InterviewService, session: InterviewSession, turn:
 
 
 def session_view(interviews: InterviewService, session: InterviewSession) -> SessionView:
-    practice = session.mode == "practice"
+    practice = session.mode == SessionMode.practice
     current = interviews.current_turn(session)
     turns = [turn_view(interviews, session, t, practice=practice) for t in session.turns if t is not current]
     last = session.turns[-1] if session.turns else None
     # Active with nothing to answer: the last answer is being graded right now, or the server
     # stopped between keeping the answer and asking the next question.
-    stalled = session.status == "active" and current is None and last is not None and last.status == "answered"
+    stalled = (
+        session.status == SessionStatus.active
+        and current is None
+        and last is not None
+        and last.status == TurnStatus.answered
+    )
     return SessionView(
         session=session,
         turns=turns,
         current=question_view(interviews, session, current) if current is not None else None,
         practice=practice,
         max_chars=interviews.settings.max_answer_chars,
-        main_done=sum(1 for t in session.turns if not t.is_follow_up and t.status != "asked"),
+        main_done=sum(1 for t in session.turns if not t.is_follow_up and t.status != TurnStatus.asked),
         grading_stalled=stalled,
     )

@@ -77,3 +77,19 @@ def test_bundled_bank_is_valid_and_large_enough() -> None:
     for q in bank.questions.values():
         words = len(q.reference_answer.split())
         assert 60 <= words <= 200, f"{q.id}: reference answer has {words} words"
+
+
+def test_topic_titles_come_from_the_bank_files(tmp_path: Path) -> None:
+    bundled, _ = load_bank(bank_folders())
+    assert {q.topic for q in bundled.questions.values()} <= set(bundled.titles)
+    assert bundled.topic_title("monitoring-drift") == "Monitoring and drift"
+
+    src = (GOOD / "demo" / "alpha.yaml").read_text(encoding="utf-8")
+    folder = tmp_path / "bank" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "alpha.yaml").write_text("title: The   alpha topic\n" + src, encoding="utf-8")
+    (folder / "beta.yaml").write_text('title: ""\n' + src.replace("alpha", "beta"), encoding="utf-8")
+    bank, problems = load_bank([tmp_path / "bank"], strict=False)
+    assert bank.topic_title("alpha") == "The alpha topic"
+    assert bank.topic_title("beta") == "beta"  # no usable title: the slug is shown
+    assert [(p.file.endswith("beta.yaml"), p.field) for p in problems] == [(True, "title")]

@@ -12,6 +12,7 @@ from app.cli import app as cli_app
 from evals.fit_pair_model import group_folds
 from evals.human_eval import check
 from evals.runner import check_targets
+from evals.schemas import EvalSummary
 
 
 @pytest.mark.parametrize("target", ["semeval", "mohler"])
@@ -41,15 +42,25 @@ def test_targets_are_checked_both_ways() -> None:
 
 
 def test_gold_targets_are_reported_not_gated() -> None:
-    figures = {
-        "kind": "embedding",
-        "grader": "embedding",
-        "overall": {},
-        "by_split": {},
-        "by_category": {"swapped-facts": {"pass_rate": 0.25, "mean_pred": 2.9}},
-        "invariance": {"padding": {"passed": False, "violations": [1], "limit": 0.3}},
-        "judge": {"cache_misses": 0, "fallback_rate": None},
-    }
+    swapped = {"n": 4, "questions": 2, "mean_human": 1.0, "mean_pred": 2.9, "mae": 1.9, "bias": 1.9, "abs_bias": 1.9}
+    padding = {"n": 2, "limit": 0.3, "max_raise": 0.8, "mean_abs_diff": 0.5, "passed": False}
+    figures = EvalSummary.model_validate(
+        {
+            "grader": "embedding",
+            "kind": "embedding",
+            "config": {"name": "embedding"},
+            "n_items": 4,
+            "n_scored": 4,
+            "unscored": 0,
+            "overall": {"n": 4},
+            "by_split": {},
+            "by_category": {"swapped-facts": swapped | {"pass_rate": 0.25}},
+            "band_confusion": {},
+            "invariance": {"padding": padding | {"violations": [{"id": "p1", "diff": 0.8}]}},
+            "judge": {},
+            "latency_ms": {"p50": 1.0, "p95": 2.0, "mean": 1.5},
+        }
+    )
     spec = {
         "embedding": {
             "targets": {"categories": {"swapped-facts": {"max": {"mean_pred": 1.5}}}, "invariance": ["padding"]}

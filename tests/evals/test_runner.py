@@ -19,12 +19,13 @@ from app.grading.judge import Judge
 from app.grading.service import Grader
 from app.interview.schemas import SessionStart
 from app.interview.service import InterviewService
-from evals import runner
+from evals.cli import compare_markdown
 from evals.gold import GoldItem, load_gold, load_pairs
 from evals.report import write_report
 from evals.runner import GraderConfig, check_thresholds, compare, run_eval
+from evals.schemas import EvalSummary
 from evals.shadow import shadow_agreement
-from tests.grading.test_judge import BASE_URL, CHAT, completion
+from tests.grading.llm_mock import BASE_URL, CHAT, completion
 
 THRESHOLDS = {
     "embedding": {"scopes": {"overall": {"min": {"pearson": 0.5}, "max": {"mae": 1.0}}}, "invariance": ["injection"]},
@@ -71,12 +72,12 @@ def test_embedding_eval_figures_report_and_gate(
         GraderConfig("embedding"), test_settings, grader.embedding, bank, items, pairs, {items[0].question_id}
     )
     f = run.figures
-    assert f["n_items"] == len(items) and f["overall"]["n"] == len(items)
-    assert set(f["by_split"]) == {"train", "test"} and f["by_split"]["test"]["n"] > 0
-    assert {"pearson", "spearman", "qwk", "mae", "band_accuracy"} <= f["overall"].keys()
-    assert set(f["invariance"]) == {"paraphrase", "padding", "injection"}
-    assert sum(c["n"] for c in f["by_category"].values()) == len(items)
-    assert f["latency_ms"]["p95"] >= f["latency_ms"]["p50"] > 0
+    assert f.n_items == len(items) and f.overall.n == len(items)
+    assert set(f.by_split) == {"train", "test"} and f.by_split["test"].n > 0
+    assert all(f.overall.metric(m) is not None for m in ("pearson", "spearman", "qwk", "mae", "band_accuracy"))
+    assert set(f.invariance) == {"paraphrase", "padding", "injection"}
+    assert sum(c.n for c in f.by_category.values()) == len(items)
+    assert f.latency_ms.p95 >= f.latency_ms.p50 > 0
 
     assert check_thresholds(f, THRESHOLDS) == [] or all("invariance" not in x for x in check_thresholds(f, THRESHOLDS))
     strict = {"embedding": {"scopes": {"overall": {"min": {"pearson": 0.999}}, "test": {"max": {"mae": 0.0}}}}}
@@ -88,6 +89,11 @@ def test_embedding_eval_figures_report_and_gate(
     for name in ("report.md", "report.html", "figures.json", "scatter.png", "bands.png", "categories.png"):
         assert (out / name).stat().st_size > 0
     assert "FAILED" in (out / "report.md").read_text() and "<table>" in (out / "report.html").read_text()
+    # figures.json is the summary's model_dump: it reads back into the same summary.
+    written = json.loads((out / "figures.json").read_text())
+    assert written.pop("threshold_failures") == failures
+    assert EvalSummary.model_validate(written) == f
+    assert set(written["by_split"]["test"]) == {"n", "pearson", "spearman", "qwk", "mae", "rmse", "band_accuracy"}
 
 
 def test_cli_gate_exits_non_zero_below_threshold(tmp_path: Path) -> None:
@@ -122,46 +128,53 @@ def test_a_bad_grader_name_fails_before_the_model_loads(monkeypatch: pytest.Monk
 
 @respx.mock
 def test_judge_cache_replay_and_changed_prompt(
-    small: Any, grader: Grader, test_settings: Settings, bank: Bank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small: Any, grader: Grader, test_settings: Settings, bank: Bank, tmp_path: Path
 ) -> None:
+    """A live judge run records its replies in the judge's cache (``settings.cache_dir``), which
+    ``--replay`` then reads without any network."""
     items, _ = small
     items = items[:6]
-    monkeypatch.setattr(runner, "JUDGE_REPLAY_CACHE", tmp_path / "cache")
     route = respx.post(BASE_URL + CHAT).mock(side_effect=judge_reply)
-    settings = test_settings.model_copy(update={"openai_base_url": BASE_URL, "judge_model": "judge-test-model"})
+    cached = test_settings.model_copy(update={"embedding_cache_dir": tmp_path / "cache", "judge_model": "judge-test"})
+    settings = cached.model_copy(update={"openai_base_url": BASE_URL})
     live = run_eval(
         GraderConfig("judge", "judge", cache="readwrite"), settings, grader.embedding, bank, items, [], set()
     )
     calls = route.call_count
-    assert calls > 0 and live.figures["judge"]["cache_misses"] == 0
+    assert calls > 0 and live.figures.judge.cache_misses == 0
+    assert (tmp_path / "cache").is_dir()
 
-    replay_settings = test_settings.model_copy(update={"judge_model": "judge-test-model"})
-    replay = run_eval(
-        GraderConfig("judge", "judge", cache="replay"), replay_settings, grader.embedding, bank, items, [], set()
-    )
+    # Nothing recorded in another cache folder: every call misses, and the gate says so.
+    empty = cached.model_copy(update={"embedding_cache_dir": tmp_path / "empty"})
+    nothing = run_eval(GraderConfig.load("judge", replay=True), empty, grader.embedding, bank, items, [], set())
+    assert route.call_count == calls and nothing.figures.judge.cache_hits == 0
+    assert nothing.figures.judge.cache_misses > 0
+
+    replay = run_eval(GraderConfig.load("judge", replay=True), cached, grader.embedding, bank, items, [], set())
     assert route.call_count == calls  # no network at all in replay
     assert [r.score for r in replay.results] == [r.score for r in live.results]
-    assert replay.figures["judge"]["cache_hits"] > 0 and check_thresholds(replay.figures, THRESHOLDS) == []
+    assert replay.figures.judge.cache_hits > 0 and check_thresholds(replay.figures, THRESHOLDS) == []
 
     # A changed prompt misses the cache and says so, instead of passing silently.
     prompts = tmp_path / "prompts"
     shutil.copytree(REPO_ROOT / "prompts", prompts)
-    user = prompts / "judge" / replay_settings.judge_prompt_version / "user.j2"
+    user = prompts / "judge" / cached.judge_prompt_version / "user.j2"
     user.write_text(user.read_text() + "\nBe strict.\n")
-    changed = replay_settings.model_copy(update={"prompts_dir": prompts})
+    changed = cached.model_copy(update={"prompts_dir": prompts})
     missed = run_eval(GraderConfig("judge", "judge", cache="replay"), changed, grader.embedding, bank, items, [], set())
     assert route.call_count == calls
-    assert missed.figures["judge"]["cache_misses"] > 0
+    assert missed.figures.judge.cache_misses > 0
     assert any("missed the replay cache" in f for f in check_thresholds(missed.figures, THRESHOLDS))
 
     report = compare(
         live, run_eval(GraderConfig("embedding"), test_settings, grader.embedding, bank, items, [], set()), n_boot=50
     )
-    assert report["a"] == "judge" and report["b"] == "embedding" and report["n_common"] == len(items)
-    for m in report["metrics"].values():
-        lo, hi = m["ci95"]
-        assert lo <= m["diff"] <= hi or m["diff"] != m["diff"]
-        assert m["verdict"] in ("B better", "B worse", "no clear difference")
+    assert report.a == "judge" and report.b == "embedding" and report.n_common == len(items)
+    assert set(report.metrics) == {"pearson", "spearman", "qwk", "mae", "rmse", "band_accuracy"}
+    for m in report.metrics.values():
+        lo, hi = m.ci95
+        assert lo <= m.diff <= hi or m.diff != m.diff
+    assert "| pearson |" in compare_markdown(report)
 
 
 @pytest.mark.anyio

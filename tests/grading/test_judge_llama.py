@@ -7,7 +7,6 @@ statuses), never the quality of its judgement. Skipped when ``llama-cpp-python[s
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import socket
@@ -18,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -167,7 +167,7 @@ def test_judge_end_to_end_against_llama_server(
             outcome = await judge.judge(_input())
             return outcome, time.perf_counter() - started, judge.format_mode
 
-    outcome, wall_s, mode = asyncio.run(scenario())
+    outcome, wall_s, mode = anyio.run(scenario)
     assert isinstance(outcome, JudgeOutcome)
     assert records, "every call attempt must be audited"
     final = records[-1]
@@ -205,7 +205,7 @@ def test_follow_up_against_llama_server(llama_judge_settings: Settings) -> None:
         async with judge:
             return await judge.follow_up(_input(), ["remedy"])
 
-    question = asyncio.run(scenario())
+    question = anyio.run(scenario)
     assert records and records[-1].purpose == "follow_up"
     assert records[-1].outcome in ("ok", "parse_error")
     assert question is None or (isinstance(question, str) and question.strip())

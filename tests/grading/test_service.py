@@ -14,7 +14,7 @@ from app.config import Settings
 from app.grading.judge import Judge
 from app.grading.schemas import GradeStatus, Verdict
 from app.grading.service import MSG_EMBEDDING_ONLY_OFF, Grader
-from tests.grading.test_judge import BASE_URL, CHAT, INJECTION, completion, make_input, verdict_payload
+from tests.grading.llm_mock import BASE_URL, CHAT, INJECTION, completion, make_input, verdict_payload
 
 pytestmark = pytest.mark.anyio
 

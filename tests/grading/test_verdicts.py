@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
+from app.grading.embedding_grader import EmbeddingGrader
 from app.grading.pair_model import PARAM_NAMES, PairModel, PairText, question_stems
-from app.grading.schemas import GradeInput, RubricPoint, Verdict
+from app.grading.schemas import EmbeddingEvidence, GradeInput, RubricPoint, Verdict
 from app.grading.verdicts import COVERED_MIN, MISSING_MAX, AnswerSpans, judge_points
-from tests.grading import shared_grader
+
+Grade = Callable[[str], EmbeddingEvidence]
 
 QUESTION = "What is the difference between precision and recall?"
 REFERENCE = (
@@ -45,14 +49,20 @@ SWAPPED = (
 )
 
 
-def _grade(answer: str):  # type: ignore[no-untyped-def]
-    return shared_grader().grade(
-        GradeInput(question=QUESTION, reference_answer=REFERENCE, answer=answer, rubric=RUBRIC)
-    )
+@pytest.fixture
+def grade(embedding_grader: EmbeddingGrader) -> Grade:
+    """Grades an answer to the precision/recall question with the shared real grader."""
+
+    def run(answer: str) -> EmbeddingEvidence:
+        return embedding_grader.grade(
+            GradeInput(question=QUESTION, reference_answer=REFERENCE, answer=answer, rubric=RUBRIC)
+        )
+
+    return run
 
 
-def test_swapped_definitions_are_wrong_quoted_and_fail() -> None:
-    ev = _grade(SWAPPED)
+def test_swapped_definitions_are_wrong_quoted_and_fail(grade: Grade) -> None:
+    ev = grade(SWAPPED)
     by_id = {p.id: p for p in ev.points}
     assert by_id["r1"].verdict is Verdict.wrong, by_id["r1"]
     assert by_id["r1"].evidence and by_id["r1"].evidence in SWAPPED
@@ -61,17 +71,17 @@ def test_swapped_definitions_are_wrong_quoted_and_fail() -> None:
     assert ev.score <= 1.5
 
 
-def test_the_same_words_in_the_right_relation_are_covered() -> None:
-    ev = _grade(CORRECT)
+def test_the_same_words_in_the_right_relation_are_covered(grade: Grade) -> None:
+    ev = grade(CORRECT)
     by_id = {p.id: p for p in ev.points}
     assert by_id["r1"].verdict is Verdict.covered and by_id["r2"].verdict is Verdict.covered
     assert by_id["r1"].confidence is not None and by_id["r1"].confidence > 0.2
     assert not ev.caps
-    assert ev.score > _grade(SWAPPED).score + 1.0
+    assert ev.score > grade(SWAPPED).score + 1.0
 
 
-def test_keyword_list_is_capped_with_its_reason() -> None:
-    ev = _grade("precision, recall, TP, FP, FN, threshold, false alarms, misses, F1")
+def test_keyword_list_is_capped_with_its_reason(grade: Grade) -> None:
+    ev = grade("precision, recall, TP, FP, FN, threshold, false alarms, misses, F1")
     assert "keyword_list" in ev.caps and ev.score <= 1.0
 
 
@@ -99,8 +109,10 @@ def _constant_model(prob: float) -> PairModel:
     ("prob", "verdict"),
     [(0.45, Verdict.unclear), (COVERED_MIN + 0.05, Verdict.covered), (MISSING_MAX - 0.1, Verdict.missing)],
 )
-def test_undecided_evidence_is_unclear_not_missing(prob: float, verdict: Verdict) -> None:
-    encoder = shared_grader().encoder
+def test_undecided_evidence_is_unclear_not_missing(
+    prob: float, verdict: Verdict, embedding_grader: EmbeddingGrader
+) -> None:
+    encoder = embedding_grader.encoder
     model = _constant_model(prob)
     point = RubricPoint(id="p", text="Compares live feature distributions with a training baseline.")
     answer_te = encoder.encode_tokens(["We watch the inputs. Then we compare them."])[0]
@@ -135,10 +147,10 @@ def test_numpy_head_matches_the_torch_module_it_was_trained_as() -> None:
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_head_says_no_but_the_words_cover_the_point_is_unclear_with_no_confidence() -> None:
-    from app.grading.embedding_grader import EmbeddingGrader
-
-    shared = shared_grader()
+def test_head_says_no_but_the_words_cover_the_point_is_unclear_with_no_confidence(
+    embedding_grader: EmbeddingGrader,
+) -> None:
+    shared = embedding_grader
     grader = EmbeddingGrader(shared.encoder, shared.calibration, pair=_constant_model(0.05))
     point = RubricPoint(id="p", text="Compares live feature distributions with a training baseline.", essential=True)
     answer = "We compare the live feature distributions with a baseline taken from the training data."

@@ -34,7 +34,7 @@ from app.grading.service import Grader
 from app.interview.models import InterviewSession, Turn
 from app.interview.sweeper import Sweeper
 from tests.conftest import PG_SKIP, PG_URL
-from tests.grading.test_judge import BASE_URL, CHAT, completion, verdict_payload
+from tests.grading.llm_mock import BASE_URL, CHAT, completion, verdict_payload
 from tests.live import context_for, fresh_database, serve
 
 pytestmark = pytest.mark.anyio

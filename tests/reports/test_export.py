@@ -9,12 +9,43 @@ from pathlib import Path
 import pytest
 
 from app.reports.export import report_markdown, report_pdf, turn_headings
+from app.reports.schemas import PointNote, Report, TranscriptEntry
 
 TRANSCRIPT = [
-    {"is_follow_up": False, "topic": "deployment", "question": "Q1?", "answer": "a", "status": "answered"},
-    {"is_follow_up": True, "topic": "deployment", "question": "F1?", "answer": None, "status": "skipped"},
-    {"is_follow_up": False, "topic": "monitoring", "question": "Q2?", "answer": "b", "status": "answered"},
+    TranscriptEntry(
+        turn_id=f"t{i}",
+        question_id=f"q{i}",
+        question=q,
+        topic=topic,
+        is_follow_up=fu,
+        status=status,
+        answer=answer,
+        grading_status="graded" if answer else "skipped",
+    )
+    for i, (fu, topic, q, answer, status) in enumerate(
+        [
+            (False, "deployment", "Q1?", "a", "answered"),
+            (True, "deployment", "F1?", None, "skipped"),
+            (False, "monitoring", "Q2?", "b", "answered"),
+        ]
+    )
 ]
+
+
+def report_of(transcript: list[TranscriptEntry], summary: str, strengths: list[PointNote] | None = None) -> Report:
+    return Report(
+        session_id="s",
+        track="mlops",
+        mode="practice",
+        questions_answered=len(transcript),
+        questions_skipped=0,
+        questions_dont_know=0,
+        questions_scored=0,
+        questions_planned=len(transcript),
+        answered_summary=summary,
+        transcript=transcript,
+        strengths=strengths or [],
+    )
 
 
 def test_turns_are_numbered_by_main_question() -> None:
@@ -27,14 +58,9 @@ def test_turns_are_numbered_by_main_question() -> None:
 
 def test_markdown_has_no_full_stop_before_a_colon() -> None:
     point = {"text": "Sends a small share of traffic first.", "verdict": "covered", "evidence": "ten percent"}
-    transcript = [TRANSCRIPT[0] | {"grading": {"points": [point]}, "score": 3.0, "grading_status": "graded"}]
-    report = {
-        "transcript": transcript,
-        "answered_summary": "1 of 1",
-        "strengths": [{"point": point["text"], "evidence": "ten percent", "turn_id": "t", "question_id": "q"}],
-        "gaps": [],
-    }
-    md = report_markdown(report)
+    graded = TRANSCRIPT[0].model_copy(update={"grading": {"points": [point]}, "score": 3.0})
+    strength = PointNote(point=point["text"], evidence="ten percent", turn_id="t", question_id="q")
+    md = report_markdown(report_of([graded], "1 of 1", [strength]))
     assert ".:" not in md and "Sends a small share of traffic first: \u201cten percent\u201d" in md
     assert "### Question 1 (deployment)" in md and "Questions answered: 1 of 1" in md
 
@@ -42,6 +68,6 @@ def test_markdown_has_no_full_stop_before_a_colon() -> None:
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils) to read the PDF")
 def test_pdf_numbers_turns_like_the_page(tmp_path: Path) -> None:
     path = tmp_path / "r.pdf"
-    path.write_bytes(report_pdf({"transcript": TRANSCRIPT, "answered_summary": "2 of 2", "strengths": [], "gaps": []}))
+    path.write_bytes(report_pdf(report_of(TRANSCRIPT, "2 of 2")))
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "Follow-up to question 1" in text and "Question 2 (monitoring)" in text and "3. " not in text

@@ -20,7 +20,7 @@ from app.grading.models import LLMCall
 from app.grading.service import Grader
 from app.interview.models import Turn
 from app.main import create_app
-from tests.grading.test_judge import BASE_URL, CHAT, completion, verdict_payload
+from tests.grading.llm_mock import BASE_URL, CHAT, completion, verdict_payload
 
 REVIEWER = {"Authorization": "Bearer reviewer-secret-token"}
 
@@ -67,8 +67,10 @@ def test_filters_find_suspected_injection(client: TestClient, bank: Bank) -> Non
     assert [t["turn_id"] for t in listed] == [injected]
     flagged = client.get("/api/review/turns", headers=REVIEWER, params={"flagged": True}).json()
     assert injected in [t["turn_id"] for t in flagged]
-    unscored = client.get("/api/review/turns", headers=REVIEWER, params={"grading_status": "unscored"}).json()
-    assert unscored == []
+    ungraded = client.get("/api/review/turns", headers=REVIEWER, params={"grading_status": "ungraded"}).json()
+    assert ungraded == []
+    unknown = client.get("/api/review/turns", headers=REVIEWER, params={"grading_status": "unscored"})
+    assert unknown.status_code == 422 and "grading_status" in unknown.text
 
 
 @respx.mock

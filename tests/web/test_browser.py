@@ -45,7 +45,7 @@ def question_on_page(page: Page, bank: Bank) -> BankQuestion:
     raise AssertionError(f"the current question is not a main bank question: {text!r}")
 
 
-def start(page: Page, *, mode: str = "practice", questions: int = 2, topic: str = "deployment") -> str:
+def start(page: Page, *, mode: str = "practice", questions: int = 2, topic: str = "Deployment and serving") -> str:
     """Fill the start form with the keyboard-usable controls, as a person would."""
     page.goto("/")
     page.get_by_label("Track").select_option("mlops")
@@ -95,7 +95,7 @@ def test_practice_interview_follow_up_skip_and_resume(page: Page, live_server: L
     page.goto("/")
     assert unlabelled_controls(page) == []
     # Only the chosen track's topics are offered (and sent).
-    assert page.get_by_label("bias-variance", exact=True).is_hidden()
+    assert page.get_by_label("Bias, variance and regularisation", exact=True).is_hidden()
     shot(page, "start")
     session_id = start(page)
     assert unlabelled_controls(page) == []
@@ -193,7 +193,7 @@ def test_report_chart_exports_share_and_progress(
     assert re.fullmatch(r"\d\.\d", page.locator("#overall-score").inner_text().split("/")[0].strip())
     chart = page.locator("svg#topic-chart")
     assert chart.get_attribute("role") == "img"
-    assert chart.locator("rect.bar").count() == 1 and "deployment" in chart.inner_html()
+    assert chart.locator("rect.bar").count() == 1 and "Deployment and serving" in chart.inner_html()
     for heading in ("Score per topic", "Strengths", "Gaps", "Practise next", "Full transcript"):
         assert page.get_by_role("heading", name=heading).is_visible()
     assert page.locator(".recommended li").count() >= 1
@@ -209,14 +209,14 @@ def test_report_chart_exports_share_and_progress(
         return path
 
     md = download("Markdown").read_text(encoding="utf-8")
-    assert md.startswith("# Mock interview report") and "## Score per topic" in md and "deployment" in md
+    assert md.startswith("# Mock interview report") and "## Score per topic" in md and "Deployment and serving" in md
     data = json.loads(download("JSON").read_text(encoding="utf-8"))
     assert data["session_id"] == session_id and data["overall_score"] is not None
     pdf = download("PDF")
     assert pdf.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-        assert "Mock interview report" in text and "Score per topic" in text and "deployment" in text
+        assert "Mock interview report" in text and "Score per topic" in text and "Deployment and serving" in text
 
     # A share link opens the report read-only, for someone with no cookie at all.
     page.get_by_role("button", name="Create a share link").click()

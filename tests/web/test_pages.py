@@ -26,6 +26,7 @@ from app.grading.models import LLMCall
 from app.interview.models import InterviewSession, Turn
 from app.main import create_app
 from app.review.models import ReviewOverride
+from app.statuses import TurnGradingStatus
 from app.web.security import reviewer_cookie_value
 from tests.web.conftest import REVIEWER_TOKEN, csrf_of, field_value, start_session
 
@@ -288,7 +289,7 @@ def test_report_exports(client: TestClient, db: Session, bank: Bank, tmp_path: P
     finish(client, sid, token)
     md = client.get(f"/sessions/{sid}/report.md")
     assert md.headers["content-type"].startswith("text/markdown") and "attachment" in md.headers["content-disposition"]
-    assert "# Mock interview report" in md.text and "| deployment |" in md.text
+    assert "# Mock interview report" in md.text and "| Deployment and serving |" in md.text
     data = client.get(f"/sessions/{sid}/report.json").json()
     assert data["session_id"] == sid and data["topic_scores"]["deployment"] == data["overall_score"]
     pdf = client.get(f"/sessions/{sid}/report.pdf")
@@ -469,7 +470,7 @@ def test_reviewer_filters(client: TestClient, db: Session, bank: Bank) -> None:
     bad = client.get("/review?date_from=yesterday")
     assert bad.status_code == 422 and "use a date like" in bad.text
     plain.score = None
-    plain.grading_status = "unscored"
+    plain.grading_status = TurnGradingStatus.ungraded
     db.commit()
     assert "Filter marker" in rows("unscored=true")
     sessions = client.get("/review/sessions?injection=true").text

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.interview.models import InterviewSession
-from app.interview.service import hash_token
+from app.security import hash_token
+from app.statuses import SessionStatus
 
 
 def create_share_token(session: InterviewSession) -> str:
@@ -31,6 +32,6 @@ def shared_session(db: Session, token: str) -> InterviewSession:
     if not token or len(token) > 128:
         raise NotFound("this shared report does not exist (the link may have been revoked)")
     found = db.scalar(select(InterviewSession).where(InterviewSession.share_token_hash == hash_token(token)))
-    if found is None or found.status != "finished":
+    if found is None or found.status != SessionStatus.finished:
         raise NotFound("this shared report does not exist (the link may have been revoked)")
     return found

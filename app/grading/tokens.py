@@ -1,0 +1,64 @@
+"""The grader's word helpers: tokens, stopwords and a light stemmer.
+
+Shared by the embedding features, the claim and off-topic checks, the pair model's stem ids,
+the rubric deriver and non-answer triage, so that all of them agree on what a "word" is.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_STOPWORD_TEXT = """
+    a about also am an and are as at be because been being but by can could did do does doing
+    done for from get gets got had has have having he her here hers herself him himself his how
+    i if in into is it its itself just let like may me might must my myself of on or our ours
+    ourselves shall she should so some something such than that the their theirs them
+    themselves then there these they this those though thus to too us use used uses using very
+    via was we well were what whatever when where whereas whether which while who whom whose
+    why will with would yes yet you your yours yourself yourselves s t d ll m re ve
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+"""Function words that carry no answer content. Quantities, negations and order words
+("all", "none", "not", "once", "before") are deliberately *not* here: they can be answers."""
+
+_WORD_RE = re.compile(r"[a-z0-9]+(?:[+#]+|(?:['\-][a-z0-9]+)*)")
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (keeps ``c++``, ``c#``, ``don't``, ``k-means`` together)."""
+    return _WORD_RE.findall(text.lower().replace("\u2019", "'"))
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light suffix-stripping stemmer: enough to match ``caching``/``cached``/``caches``
+    (memoised: every grading stems the same bank words again)."""
+    w = word.split("'", 1)[0]
+    if len(w) <= 3 or not w.isalpha():
+        return w
+    for suffix in ("ational", "ization", "ations", "ation", "ments", "ment", "ness", "ings",
+                   "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            base = w[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                base += "y"
+            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]
+            return base
+    return w
+
+
+def content_words(text: str) -> list[str]:
+    """Stemmed content words of ``text`` (stopwords removed)."""
+    out = []
+    for w in words(text):
+        if w in STOPWORDS:
+            continue
+        out.append(stem(w))
+    return out
+
+
+def new_content_words(answer: str, question: str = "") -> list[str]:
+    """Content words of ``answer`` that are not already words of ``question``."""
+    asked = set(content_words(question))
+    return [w for w in content_words(answer) if w not in asked]

@@ -1,0 +1,1 @@
+"""The judge and follow-up prompt templates, shipped as package data of ``app.prompts``."""

@@ -1,0 +1,1 @@
+"""The bundled question bank (YAML), shipped as package data of ``app.question_bank``."""
