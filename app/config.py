@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     max_follow_ups: int = Field(default=2, ge=0, le=5)
     follow_up_threshold: float = Field(default=0.45, ge=0, le=1)
     """A rubric point whose coverage falls below this counts as missed (follow-up candidate)."""
+    judge_follow_ups: bool = True
+    """With a judge configured, it writes each follow-up from the candidate's own answer (checked:
+    one question, on the subject, the point not given away); the bank's follow-up is the fallback."""
+    judge_follow_up_timeout_s: float = Field(default=8.0, gt=0, le=120)
+    """How long the candidate may wait for a written follow-up (within ``judge_deadline_s``, which
+    covers the judging and the follow-up together) before the bank's is asked."""
     default_num_questions: int = Field(default=5, ge=1, le=50)
     recent_sessions_window: int = Field(default=5, ge=0, le=100)
     cookie_secure: bool = False

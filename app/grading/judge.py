@@ -40,6 +40,7 @@ from app.grading.judge_parse import (
     FlaggedVerdict,
     JudgeParseError,
     clean_follow_up,
+    follow_up_problem,
     parse_judge_reply,
     reply_json_schema,
 )
@@ -392,7 +393,9 @@ class Judge:
     # ------------------------------------------------------------------ follow-up questions
 
     async def follow_up(self, inp: GradeInput, missed_point_ids: list[str]) -> str | None:
-        """One follow-up question probing the rubric points the answer missed (``None`` if none)."""
+        """One follow-up question probing the rubric points the answer missed, written from the
+        candidate's own answer; ``None`` when there is nothing to probe, the judge fails, or its
+        question does not pass :func:`follow_up_problem` (the interview then asks the bank's)."""
         wanted = set(missed_point_ids)
         missed = [p for p in inp.rubric if p.id in wanted]
         if not missed:
@@ -411,12 +414,15 @@ class Judge:
             missed=sorted(p.id for p in missed),
         )
         ctx = CallContext("follow_up", key, inp.question_id, inp.turn_id)
+
+        def read(content: str, cached: bool) -> _Read[str]:
+            question = clean_follow_up(content)
+            if question is None:
+                return _Read(None, "no question in the reply")
+            problem = follow_up_problem(question, inp, missed)
+            return _Read(None, f"follow-up refused: {problem}") if problem else _Read(question)
+
         asked = await self._ask(
-            ctx, messages(system, user, system_role=self._system_role), _read_follow_up, structured=False, tries=1
+            ctx, messages(system, user, system_role=self._system_role), read, structured=False, tries=1
         )
         return asked.value
-
-
-def _read_follow_up(content: str, cached: bool) -> _Read[str]:
-    question = clean_follow_up(content)
-    return _Read(question, None if question else "no question in the reply")

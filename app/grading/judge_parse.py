@@ -22,7 +22,9 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, ValidationError, WithJsonSchema
 
-from app.grading.schemas import JudgePoint, JudgeVerdict, RubricPoint, Verdict
+from app.grading.features import is_off_topic
+from app.grading.schemas import GradeInput, JudgePoint, JudgeVerdict, RubricPoint, Verdict
+from app.grading.tokens import content_words, words
 
 FlaggedVerdict = JudgeVerdict
 """Kept as an alias: the verdict with its ``injection_attempt`` flag is the shared schema's."""
@@ -512,4 +514,38 @@ def clean_follow_up(text: str | None, max_chars: int = 400) -> str | None:
         line = _FOLLOW_UP_PREFIX_RE.sub("", line).strip().strip(_QUOTE_CHARS).strip()
         if line and not line.startswith("```"):
             return line[:max_chars].rstrip()
+    return None
+
+
+FOLLOW_UP_MAX_WORDS = 60
+LEAK_SHARE = 0.5
+"""A follow-up that repeats this share of a missed point's own content words gives it away."""
+LEAK_RUN = 5
+"""... as does one that copies a run of this many words of the point or the reference answer."""
+
+
+def follow_up_problem(question: str, inp: GradeInput, missed: list[RubricPoint]) -> str | None:
+    """Why a follow-up the model wrote cannot be asked (``None`` if it can): it must be one
+    question, short, about the question's subject (it shares a content word with the question,
+    the reference, the rubric or the candidate's answer: a lexical check, so a fair question in
+    wholly new words is refused and the bank's is asked instead), and must not give away a
+    missed point."""
+    if question.count("?") != 1 or not question.rstrip().endswith("?"):
+        return "not exactly one question"
+    if len(words(question)) > FOLLOW_UP_MAX_WORDS:
+        return f"longer than {FOLLOW_UP_MAX_WORDS} words"
+    if is_off_topic(question, inp) and not set(content_words(question)) & set(content_words(inp.answer)):
+        return "not about the question's subject"  # shares no word with the question, reference, rubric or answer
+    asked = set(content_words(inp.question))
+    said = set(content_words(question))
+    for point in missed:
+        own = set(content_words(point.text)) - asked
+        if len(own) >= 3 and len(own & said) / len(own) >= LEAK_SHARE:
+            return f"gives away the point {point.id!r}"
+    q_words = words(question)
+    runs = {tuple(q_words[i : i + LEAK_RUN]) for i in range(len(q_words) - LEAK_RUN + 1)}
+    for source in [inp.reference_answer, *(p.text for p in missed)]:
+        w = words(source)
+        if any(tuple(w[i : i + LEAK_RUN]) in runs for i in range(len(w) - LEAK_RUN + 1)):
+            return "copies the reference answer or a rubric point"
     return None

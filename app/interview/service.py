@@ -97,6 +97,27 @@ class _Graded:
     late: Awaitable[GradeResult] | None = None
     """The judge's final result, when it missed the candidate's deadline."""
     error: str | None = None
+    written: WrittenFollowUp | None = None
+    """A follow-up the judge wrote for this answer (asked if the point is still the one to probe)."""
+
+
+@dataclass(frozen=True)
+class WrittenFollowUp:
+    """A follow-up question the judge model wrote for one missed rubric point (already checked)."""
+
+    probes: str
+    question: str
+
+
+@dataclass(frozen=True)
+class _FollowUpPlan:
+    """What the next follow-up would be: a probe of a missed point, or a deeper question."""
+
+    question: BankQuestion
+    main: Turn
+    text: str
+    """The bank's wording (the fallback for a written one)."""
+    probes: str | None
 
 
 class InterviewService:
@@ -365,6 +386,7 @@ class InterviewService:
         """Grade ``turn``'s answer; never raises (a failure leaves it ``ungraded``)."""
         if self.grader is None:
             return _Graded(None, error="no grader is loaded")
+        started = time.perf_counter()
         try:
             inp = self.grade_input(session, turn)
             if bounded:
@@ -380,7 +402,39 @@ class InterviewService:
                 self.runtime.spawn(self._shadow_grade(turn.id, inp), name=f"shadow-{turn.id}")
             else:
                 turn.shadow_grading = await self._shadow_result(turn.id, inp)
-        return _Graded(result, late)
+        written = None
+        if bounded and late is None:  # within the candidate's one deadline for judge and follow-up
+            budget = min(
+                self.settings.judge_follow_up_timeout_s,
+                self.settings.judge_deadline_s - (time.perf_counter() - started),
+            )
+            written = await self._written_follow_up(session, turn, result, budget) if budget > 0 else None
+        return _Graded(result, late, written=written)
+
+    async def _written_follow_up(
+        self, session: InterviewSession, turn: Turn, result: GradeResult, budget_s: float
+    ) -> WrittenFollowUp | None:
+        """Ask the judge to write the follow-up that :meth:`_plan_follow_up` would ask from the
+        bank, from the candidate's own answer. ``None`` (the bank's question is asked) without a
+        judge, after ``budget_s`` (what is left of the judge deadline, at most
+        ``judge_follow_up_timeout_s``), or when the judge's question is refused."""
+        judge = self.grader.judge if self.grader is not None else None
+        if judge is None or not self.settings.judge_follow_ups:
+            return None
+        try:
+            plan = self._plan_follow_up(session, turn, result)
+            if plan is None or plan.probes is None:
+                return None  # nothing to probe, or a deeper question (the bank's own material)
+            main = self.input_for(plan.question, plan.question.question, None, turn.answer_text or "")
+            main = main.model_copy(update={"turn_id": turn.id})
+            text = await asyncio.wait_for(judge.follow_up(main, [plan.probes]), timeout=budget_s)
+        except TimeoutError:
+            log.info("the judge did not write a follow-up for turn %s in time; the bank's is asked", turn.id)
+            return None
+        except Exception:
+            log.exception("the judge failed to write a follow-up for turn %s; the bank's is asked", turn.id)
+            return None
+        return WrittenFollowUp(plan.probes, text) if text else None
 
     def _settle(self, db: Session, session: InterviewSession, turn: Turn, graded: _Graded, fresh: bool) -> Turn | None:
         """Store the grading, release the claim, and ask the next turn unless someone already
@@ -398,7 +452,8 @@ class InterviewService:
         db.flush()
         if session.status != SessionStatus.active or self._successor(session, turn) is not None:
             return self.current_turn(session)
-        return self.advance(db, session, turn, graded.result if graded.result is not None else self.grading_of(turn))
+        result = graded.result if graded.result is not None else self.grading_of(turn)
+        return self.advance(db, session, turn, result, written=graded.written)
 
     @staticmethod
     def _successor(session: InterviewSession, turn: Turn) -> Turn | None:
@@ -649,11 +704,20 @@ class InterviewService:
         return GradeResult.model_validate(turn.grading) if turn.grading else None
 
     # ------------------------------------------------------------------------ progress
-    def advance(self, db: Session, session: InterviewSession, turn: Turn, result: GradeResult | None) -> Turn | None:
-        """Ask the next turn (a follow-up or the next main question), or finish the session."""
-        follow_up = self._follow_up(db, session, turn, result)
-        if follow_up is not None:
-            return follow_up
+    def advance(
+        self,
+        db: Session,
+        session: InterviewSession,
+        turn: Turn,
+        result: GradeResult | None,
+        written: WrittenFollowUp | None = None,
+    ) -> Turn | None:
+        """Ask the next turn (a follow-up or the next main question), or finish the session.
+        A follow-up the judge wrote (``written``) replaces the bank's wording of the same probe."""
+        plan = self._plan_follow_up(session, turn, result)
+        if plan is not None:
+            text = written.question if written is not None and written.probes == plan.probes else plan.text
+            return self._ask(db, session, plan.question, text, parent=plan.main, probes=plan.probes)
         mains = [t for t in session.turns if not t.is_follow_up]
         if len(mains) < session.num_questions:
             question = self._next_main_question(db, session)
@@ -662,7 +726,11 @@ class InterviewService:
         self.finish(db, session)
         return None
 
-    def _follow_up(self, db: Session, session: InterviewSession, turn: Turn, result: GradeResult | None) -> Turn | None:
+    def _plan_follow_up(
+        self, session: InterviewSession, turn: Turn, result: GradeResult | None
+    ) -> _FollowUpPlan | None:
+        """The follow-up to ask after ``turn`` was graded ``result``, if any: the most important
+        missed point with a bank follow-up, else (after a strong first answer) a deeper one."""
         if result is None or not result.score or self.settings.max_follow_ups == 0:
             return None  # ungraded, or a non-answer: nothing to probe, move on
         if "off_topic" in result.flags:
@@ -672,7 +740,7 @@ class InterviewService:
         if len(chain) >= self.settings.max_follow_ups:
             return None
         question = self.bank.get(main.question_id)
-        main_result = self.grading_of(main)
+        main_result = result if main.id == turn.id else self.grading_of(main)
         if question is None or main_result is None:
             return None
         probed = {t.probes_point for t in chain}
@@ -689,11 +757,11 @@ class InterviewService:
         if missed:
             fu = question.follow_up_for(missed[0].id)
             assert fu is not None
-            return self._ask(db, session, question, fu.question, parent=main, probes=missed[0].id)
+            return _FollowUpPlan(question, main, fu.question, missed[0].id)
         if not chain and not turn.is_follow_up and (result.score or 0) >= 4.0:
             deeper = next((f for f in question.follow_ups if f.deeper), None)
             if deeper is not None:
-                return self._ask(db, session, question, deeper.question, parent=main)
+                return _FollowUpPlan(question, main, deeper.question, None)
         return None
 
     def _next_main_question(self, db: Session, session: InterviewSession) -> BankQuestion | None:

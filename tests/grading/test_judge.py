@@ -612,7 +612,7 @@ def test_judge_needs_a_model(judge_settings) -> None:
 
 def test_follow_up_question(make_judge, llm_router, judge_audit) -> None:
     route = llm_router.post(CHAT).mock(
-        return_value=completion("Follow-up: How would you choose between L1 and L2 penalties?")
+        return_value=completion("Follow-up: How would you choose between L1 and L2 regularisation?")
     )
 
     async def scenario() -> tuple[Any, Any]:
@@ -622,7 +622,7 @@ def test_follow_up_question(make_judge, llm_router, judge_audit) -> None:
             return asked, none
 
     asked, none = run(scenario())
-    assert asked == "How would you choose between L1 and L2 penalties?"
+    assert asked == "How would you choose between L1 and L2 regularisation?"
     assert none is None and route.call_count == 1
     body = request_json(route.calls.last.request)
     assert "response_format" not in body and body["temperature"] == 0
@@ -689,7 +689,7 @@ def test_injection_removal_keeps_the_layout_of_the_rest() -> None:
 
 
 def test_follow_up_is_cached_and_replayed(judge_settings, make_judge, llm_router, judge_audit) -> None:
-    route = llm_router.post(CHAT).mock(return_value=completion("How would you pick the L2 strength?"))
+    route = llm_router.post(CHAT).mock(return_value=completion("How would you pick the strength of L2 regularisation?"))
     settings = judge_settings.model_copy(update={"judge_cache": True})
 
     async def scenario() -> tuple[Any, Any, Any]:
@@ -701,7 +701,7 @@ def test_follow_up_is_cached_and_replayed(judge_settings, make_judge, llm_router
         return asked, again, other
 
     asked, again, other = run(scenario())
-    assert asked == again == "How would you pick the L2 strength?"
+    assert asked == again == "How would you pick the strength of L2 regularisation?"
     assert other is None and route.call_count == 1
     assert [r.outcome for r in judge_audit] == ["ok", "cached", "cache_miss"]
 

@@ -13,6 +13,7 @@ from app.grading.judge_parse import (
     JudgeReply,
     clean_follow_up,
     extract_json_object,
+    follow_up_problem,
     parse_judge_reply,
     parse_score,
     parse_verdict,
@@ -217,3 +218,22 @@ def test_score_from_points_when_the_reply_has_none() -> None:
 def test_follow_up_reply_field_names() -> None:
     assert clean_follow_up('{"question": "Why L2?"}') == "Why L2?"
     assert clean_follow_up('```json\n{"followup": ["Why", "L1?"]}\n```') == "Why L1?"
+
+
+@pytest.mark.parametrize(
+    ("question", "problem"),
+    [
+        ("How would you notice it while training, before you look at the test set?", None),
+        ("What is it? And why does it happen?", "not exactly one question"),
+        ("Tell me more about overfitting.", "not exactly one question"),
+        ("Which pizza topping do you like best on a Friday night?", "not about the question's subject"),
+        ("Would you agree that regularisation, more data or early stopping help?", "gives away the point 'remedy'"),
+        ("So the model fits noise in the training set, right, and what else?", "copies the reference answer"),
+        ("Why does overfitting happen " + "and why " * 30 + "?", "longer than 60 words"),
+    ],
+)
+def test_a_written_follow_up_is_checked_before_it_is_asked(question: str, problem: str | None) -> None:
+    inp = make_input()
+    missed = [p for p in inp.rubric if p.id == "remedy"]
+    found = follow_up_problem(question, inp, missed)
+    assert (found is None) if problem is None else (found is not None and found.startswith(problem)), found

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,11 +31,12 @@ from app.db.base import utcnow
 from app.db.instances import AppInstance
 from app.grading.audit import DatabaseAudit
 from app.grading.judge import Judge
+from app.grading.models import LLMCall
 from app.grading.service import Grader
 from app.interview.models import InterviewSession, Turn
 from app.interview.sweeper import Sweeper
 from tests.conftest import PG_SKIP, PG_URL
-from tests.grading.llm_mock import BASE_URL, CHAT, completion, verdict_payload
+from tests.grading.llm_mock import BASE_URL, CHAT, completion, request_json, verdict_payload
 from tests.live import context_for, fresh_database, serve
 
 pytestmark = pytest.mark.anyio
@@ -418,3 +420,70 @@ async def test_the_reviewer_regrades_with_the_judge_on_a_live_server(judged: Liv
             assert regraded.json()["status"] == "graded"
         audit = (await client.get(f"/api/review/turns/{turn_id}", headers=reviewer)).json()
     assert len(audit["llm_calls"]) >= 4  # the answer's judging and the three regrades, all audited
+
+
+# ------------------------------------------------------------------ follow-ups the judge writes
+def _is_follow_up_request(request: httpx.Request) -> bool:
+    return "follow-up question" in request_json(request)["messages"][0]["content"]
+
+
+def _tag(request: httpx.Request, tag: str) -> str:
+    user = request_json(request)["messages"][-1]["content"]
+    match = re.search(rf"<{tag}>\n(.*?)\n</{tag}>", user, re.DOTALL)
+    assert match, user
+    return match.group(1).strip()
+
+
+async def _answer_weakly(live: Live, bank: Bank) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a session and answer its first question with one vague sentence (points missed)."""
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+        s = await start(client, seed=43)
+        q = s["question"]
+        words = bank.questions[q["question_id"]].question.split()[:6]
+        r = await client.post(
+            f"/api/sessions/{s['session_id']}/answers",
+            headers=bearer(s),
+            json={"turn_id": q["turn_id"], "answer": "I think " + " ".join(words).rstrip("?.,") + " matters."},
+        )
+    assert r.status_code == 200, r.text
+    return s, r.json()
+
+
+async def test_the_judge_writes_the_follow_up_from_the_answer(judged: Live, bank: Bank) -> None:
+    written: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if not _is_follow_up_request(request):
+            return _verdict(1.0)
+        subject = next(w for w in re.findall(r"[A-Za-z]{5,}", _tag(request, "question")))
+        written.append(f"Going back to your answer, what would you check first about the {subject.lower()}?")
+        return completion(written[-1])
+
+    assert judged.judge_api is not None
+    judged.judge_api.post(BASE_URL + CHAT).mock(side_effect=reply)
+    s, data = await _answer_weakly(judged, bank)
+    follow_up = turns_of(judged, s["session_id"])[1]
+    assert written and data["next_question"]["text"] == written[0] == follow_up.question_text
+    assert follow_up.is_follow_up and follow_up.probes_point is not None  # graded against the point it probes
+    with judged.db() as db:
+        calls = list(db.scalars(select(LLMCall).where(LLMCall.purpose == "follow_up")))
+    assert [c.turn_id for c in calls] == [s["question"]["turn_id"]]  # audited, with the turn it follows
+
+
+async def test_a_follow_up_that_gives_the_point_away_is_not_asked(judged: Live, bank: Bank) -> None:
+    def reply(request: httpx.Request) -> httpx.Response:
+        if not _is_follow_up_request(request):
+            return _verdict(1.0)
+        point = _tag(request, "missed_points").splitlines()[0].lstrip("- ").removesuffix(" (essential)")
+        return completion(f"Would you agree that {point.rstrip('.')}?")
+
+    assert judged.judge_api is not None
+    judged.judge_api.post(BASE_URL + CHAT).mock(side_effect=reply)
+    s, data = await _answer_weakly(judged, bank)
+    first, follow_up = turns_of(judged, s["session_id"])[:2]
+    bank_follow_up = bank.questions[first.question_id].follow_up_for(follow_up.probes_point or "")
+    assert bank_follow_up is not None and follow_up.question_text == bank_follow_up.question
+    assert data["next_question"]["text"] == bank_follow_up.question
+    with judged.db() as db:
+        call = db.scalars(select(LLMCall).where(LLMCall.purpose == "follow_up")).one()
+    assert call.error is not None and "gives away the point" in call.error
