@@ -188,7 +188,8 @@ class EmbeddingGrader:
                         # Neither signal can be trusted over the other: no confidence either way.
                         if verdict is Verdict.missing:
                             confidence = 0.0
-                        verdict, evidence = Verdict.unclear, match.evidence
+                        # The head's closest sentence, else the span whose words cover the point.
+                        verdict, evidence = Verdict.unclear, j.closest or match.evidence
                     else:
                         verdict, evidence = Verdict.missing, None
             points.append(

@@ -71,6 +71,9 @@ class PointJudgement:
     """The misconception the answer states, when the verdict is ``wrong``."""
     contrast: float = 0.0
     """Distinctive-word contrast of the best misconception span (> 0 leans to the misconception)."""
+    closest: str | None = None
+    """The sentence that comes closest to stating the point, whatever the verdict (what a point
+    not confirmed quotes when the words of the answer, not the head, put it there)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class AnswerSpans:
     embeddings: np.ndarray
     sentence: np.ndarray
     """Per span: True for a single sentence (False for a window of several)."""
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+    """Per span: its ``(start, end)`` characters in the answer."""
     _probs: dict[tuple[int, int], tuple[PairText, float]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -90,21 +95,49 @@ class AnswerSpans:
     ) -> AnswerSpans:
         """``spans`` are the answer's sentences (the first ``n_sentences``), then windows."""
         whole = model.view(PairText.of(answer))  # answers are read once: not cached
-        texts, views, sentence = [], [], []
+        texts, views, sentence, bounds = [], [], [], []
         for i, (start, end) in enumerate(spans):
             view = whole.span(answer, start, end)
             if view is not None:
                 texts.append(answer.text[start:end])
                 views.append(view)
                 sentence.append(i < n_sentences)
+                bounds.append((start, end))
         if not views:
-            texts, views, sentence = [answer.text], [whole], [True]
+            texts, views, sentence, bounds = [answer.text], [whole], [True], [(0, len(answer.text))]
         return cls(
             texts=texts,
             views=views,
             embeddings=np.stack([v.embedding for v in views]),
             sentence=np.array(sentence, dtype=bool),
+            bounds=bounds,
         )
+
+    def shortest(
+        self, model: PairModel, claims: Sequence[PairText], i: int, asked: np.ndarray, floor: float
+    ) -> int:
+        """The span to quote for a verdict read on span ``i``: the sentence inside it that
+        states one of ``claims`` with a probability of at least ``floor`` (the best such), or
+        ``i`` itself when no single sentence does (the claim needs the whole window)."""
+        if self.sentence[i] or not self.bounds:
+            return i
+        start, end = self.bounds[i]
+        inside = [j for j, (a, b) in enumerate(self.bounds) if self.sentence[j] and start <= a and b <= end]
+        scored = [(max(self.prob(model, c, j, asked) for c in claims), j) for j in inside]
+        best = max(scored, default=(0.0, i))
+        return best[1] if best[0] >= floor else i
+
+    def nearest_sentence(self, claims: Sequence[PairText], i: int) -> int:
+        """The sentence inside span ``i`` whose embedding is closest to one of ``claims`` (``i``
+        itself if it is a sentence): what to quote when no verdict rests on it (no pair read)."""
+        if self.sentence[i] or not self.bounds:
+            return i
+        start, end = self.bounds[i]
+        inside = [j for j, (a, b) in enumerate(self.bounds) if self.sentence[j] and start <= a and b <= end]
+        if not inside:
+            return i
+        sims = self.embeddings[inside] @ np.stack([c.embedding for c in claims]).T
+        return inside[int(np.argmax(sims.max(axis=1)))]
 
     def contrast(self, point: PairText, misconception: PairText, i: int) -> float:
         """How much better span ``i`` matches what only the misconception says than what only
@@ -193,7 +226,15 @@ def judge_points(
             else:
                 verdict = Verdict.unclear
             confidence = abs(2.0 * support - 1.0)
-            evidence = spans.texts[s_idx] if verdict is not Verdict.missing else None
+            # Nothing in the answer supports a missing point: nothing is quoted. A covered point
+            # quotes the one sentence that states it if there is one (else the window it needs);
+            # a point not confirmed quotes the sentence of the window that comes closest.
+            evidence = None
+            if verdict is Verdict.covered:
+                evidence = spans.texts[spans.shortest(model, point_views, s_idx, asked, COVERED_MIN)]
+        closest = spans.texts[spans.nearest_sentence(point_views, s_idx)]
+        if verdict is Verdict.unclear:
+            evidence = closest
         out.append(
             PointJudgement(
                 point=point,
@@ -204,6 +245,7 @@ def judge_points(
                 evidence=evidence,
                 misconception=misconception,
                 contrast=round(contrast, 4),
+                closest=closest,
             )
         )
     return out

@@ -26,6 +26,25 @@ class OverrideOut(BaseModel):
     created_at: datetime
 
 
+class LLMCallOut(BaseModel):
+    """One audited LLM call, as the reviewer reads it."""
+
+    id: str
+    created_at: datetime
+    purpose: str
+    """``judge`` (the grading) or ``follow_up`` (a follow-up question the judge was asked to write)."""
+    model: str
+    prompt_version: str
+    outcome: str
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    attempt: int
+    error: str | None = None
+    request: dict[str, Any]
+    response: str | None = None
+
+
 class ReviewTurn(BaseModel):
     turn_id: str
     session_id: str
@@ -38,4 +57,4 @@ class ReviewTurn(BaseModel):
     flags: list[str]
     grading: dict[str, Any] | None
     overrides: list[OverrideOut] = Field(default_factory=list)
-    llm_calls: list[dict[str, Any]] = Field(default_factory=list)
+    llm_calls: list[LLMCallOut] = Field(default_factory=list)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,7 +11,7 @@ from app.grading.models import LLMCall
 from app.grading.schemas import GradeFlag
 from app.interview.models import Turn
 from app.review.models import ReviewOverride
-from app.review.schemas import OverrideIn, OverrideOut, ReviewTurn
+from app.review.schemas import LLMCallOut, OverrideIn, OverrideOut, ReviewTurn
 from app.statuses import TurnGradingStatus, TurnStatus
 from app.text import is_id
 
@@ -68,25 +66,10 @@ def overrides_of(db: Session, turn_id: str) -> list[ReviewOverride]:
     )
 
 
-def audit_of(db: Session, turn_id: str) -> list[dict[str, Any]]:
+def audit_of(db: Session, turn_id: str) -> list[LLMCallOut]:
+    """The audited LLM calls of a turn (its judging and any follow-up it led to), oldest first."""
     calls = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id).order_by(LLMCall.created_at))
-    return [
-        {
-            "id": c.id,
-            "created_at": c.created_at.isoformat(),
-            "model": c.model,
-            "prompt_version": c.prompt_version,
-            "outcome": c.outcome,
-            "latency_ms": c.latency_ms,
-            "prompt_tokens": c.prompt_tokens,
-            "completion_tokens": c.completion_tokens,
-            "attempt": c.attempt,
-            "error": c.error,
-            "request": c.request,
-            "response": c.response,
-        }
-        for c in calls
-    ]
+    return [LLMCallOut.model_validate(c, from_attributes=True) for c in calls]
 
 
 def review_turn(db: Session, turn: Turn, detail: bool = False) -> ReviewTurn:

@@ -159,3 +159,37 @@ def test_head_says_no_but_the_words_cover_the_point_is_unclear_with_no_confidenc
     )
     [p] = grader.grade(inp).points
     assert p.verdict is Verdict.unclear and p.confidence == 0.0 and p.evidence
+
+
+def test_evidence_is_the_sentence_that_makes_the_point_and_a_missing_point_quotes_nothing(grade: Grade) -> None:
+    answer = (
+        "I have used both in fraud detection work for a few years now. "
+        "Precision is the share of predicted positives that are truly positive, TP / (TP + FP). "
+        "Our team reviewed the dashboards every Monday morning."
+    )
+    points = {p.id: p for p in grade(answer).points}
+    assert points["r1"].verdict is Verdict.covered
+    assert points["r1"].evidence == (
+        "Precision is the share of predicted positives that are truly positive, TP / (TP + FP)."
+    )
+    assert points["r3"].verdict is Verdict.missing and points["r3"].evidence is None
+
+
+def test_a_point_not_confirmed_quotes_one_sentence_not_a_window(embedding_grader: EmbeddingGrader) -> None:
+    from app.bank.loader import bank_folders, load_bank
+    from app.grading.features import sentence_spans
+    from evals.gold import grade_input
+
+    bank, _ = load_bank(bank_folders())
+    answer = (
+        "I think the model is overfitting, because it does much better on the data it was trained on than on "
+        "new data. First thing I'd probably check is whether the validation data is kind of similar to the "
+        "training data, like maybe it comes from a different period. Then to fix it I would make the trees "
+        "less deep and try to get more training data if possible. That should close the gap somewhat."
+    )
+    points = embedding_grader.grade(grade_input(bank, "ml-fundamentals-bias-variance-03", answer)).points
+    quoted = [p for p in points if p.evidence]
+    assert quoted and all(len(sentence_spans(p.evidence or "")) == 1 for p in quoted), [p.evidence for p in quoted]
+    gap = next(p for p in points if "train-validation gap" in p.text)
+    assert gap.evidence is not None and gap.evidence.startswith("I think the model is overfitting")
+    assert all(p.evidence is None for p in points if p.verdict is Verdict.missing)

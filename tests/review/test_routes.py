@@ -96,11 +96,16 @@ def test_audit_trail_of_judge_calls(
         )
         detail = client.get(f"/api/review/turns/{turn_id}", headers=REVIEWER).json()
     assert detail["grading_status"] == "graded"
-    calls = detail["llm_calls"]
-    assert len(calls) == 1 and calls[0]["outcome"] == "ok" and calls[0]["model"] == "judge-test-model"
-    assert calls[0]["prompt_tokens"] == 321 and calls[0]["latency_ms"] >= 0
-    assert "candidate_answer" in json.dumps(calls[0]["request"])
-    rows = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id)).all()
+    # Two calls for the turn: the judging, then the follow-up the judge was asked to write (the
+    # mock answers it with the verdict, whose ``follow_up`` question is read from it).
+    calls = {c["purpose"]: c for c in detail["llm_calls"]}
+    assert sorted(calls) == ["follow_up", "judge"] and len(detail["llm_calls"]) == 2
+    judged = calls["judge"]
+    assert judged["outcome"] == "ok" and judged["model"] == "judge-test-model"
+    assert judged["prompt_tokens"] == 321 and judged["latency_ms"] >= 0
+    assert "candidate_answer" in json.dumps(judged["request"])
+    assert calls["follow_up"]["outcome"] == "ok"
+    rows = db.scalars(select(LLMCall).where(LLMCall.turn_id == turn_id, LLMCall.purpose == "judge")).all()
     assert len(rows) == 1 and rows[0].prompt_version == "v3"
 
 
