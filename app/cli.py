@@ -154,9 +154,9 @@ def bank_validate(
     settings = load_settings()
     folders = bank_folders([*settings.bank_dirs, *(extra or [])], settings.bundled_bank)
     bank, problems = load_bank(folders, strict=False)
-    from app.bank.validation import grading_knowledge
+    from app.bank.validation import grading_knowledge, hints_that_give_it_away
 
-    problems += grading_knowledge(bank)
+    problems += grading_knowledge(bank) + hints_that_give_it_away(bank)
     if not no_similarity and bank.questions:
         from app.bank.validation import near_duplicates
         from app.grading.embedding import Encoder

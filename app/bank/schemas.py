@@ -124,7 +124,7 @@ class BankQuestion(_Strict):
     rubric: list[RubricItem] = Field(min_length=3, max_length=6)
     misconceptions: list[Misconception] = Field(default_factory=list, max_length=4)
     follow_ups: list[FollowUp] = Field(min_length=1, max_length=3)
-    hints: list[str] = Field(min_length=1, max_length=2)
+    hints: list[str] = Field(min_length=1, max_length=4)
     sources: list[str] = Field(default_factory=list)
 
     @field_validator("id")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from app.bank.loader import Bank, Problem
+from app.tokens import words
 
 NEAR_DUPLICATE_THRESHOLD = 0.92
 MIN_MISCONCEPTIONS = 2
@@ -40,6 +41,33 @@ def grading_knowledge(bank: Bank) -> list[Problem]:
                 problems.append(
                     Problem(
                         where, f"{qid}.misconceptions.{m.id}", f"is also a variant of {hit}: a claim cannot be both"
+                    )
+                )
+    return problems
+
+
+HINT_COPY_RUN = 5
+"""A hint that repeats this many words in a row of the reference answer or a rubric point gives
+the answer away instead of leading to it."""
+
+
+def hints_that_give_it_away(bank: Bank) -> list[Problem]:
+    """Hints lead from a nudge to a near-answer, in their own words: none may copy a run of
+    :data:`HINT_COPY_RUN` words of the question's reference answer, rubric points or variants."""
+    problems = []
+    for qid in sorted(bank.questions):
+        q = bank.questions[qid]
+        sources = [q.reference_answer, *(t for r in q.rubric for t in (r.point, *r.variants))]
+        runs = {tuple(w[i : i + HINT_COPY_RUN]) for s in sources for w in [words(s)] for i in range(len(w) - 4)}
+        for n, hint in enumerate(q.hints):
+            hw = words(hint)
+            if any(tuple(hw[i : i + HINT_COPY_RUN]) in runs for i in range(len(hw) - HINT_COPY_RUN + 1)):
+                problems.append(
+                    Problem(
+                        bank.files[qid],
+                        f"{qid}.hints[{n}]",
+                        f"copies {HINT_COPY_RUN} words in a row of the reference answer or a rubric point; "
+                        "a hint leads to the answer in its own words",
                     )
                 )
     return problems

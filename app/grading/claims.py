@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.grading.tokens import STOPWORDS, stem, words
+from app.tokens import STOPWORDS, stem, words
 
 MIN_CLAIM_WORDS = 4
 """A piece shorter than this (in words) is a term, not a statement."""

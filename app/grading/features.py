@@ -38,8 +38,8 @@ from app.grading.embedding import TokenEmbeddings
 from app.grading.injection import screen, split_sentences
 from app.grading.rubric import derive_points
 from app.grading.schemas import GradeInput, RubricPoint
-from app.grading.tokens import STOPWORDS, content_words, new_content_words, stem, words
 from app.grading.triage import is_non_answer
+from app.tokens import STOPWORDS, content_words, new_content_words, stem, words
 
 MAX_WINDOW = 3
 """Answer spans are single sentences and runs of up to this many consecutive sentences."""

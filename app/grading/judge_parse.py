@@ -24,7 +24,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, Validation
 
 from app.grading.features import is_off_topic
 from app.grading.schemas import GradeInput, JudgePoint, JudgeVerdict, RubricPoint, Verdict
-from app.grading.tokens import content_words, words
+from app.tokens import content_words, words
 
 FlaggedVerdict = JudgeVerdict
 """Kept as an alias: the verdict with its ``injection_attempt`` flag is the shared schema's."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from app.config import resource_dir
 from app.grading.embedding import TokenEmbeddings
-from app.grading.tokens import STOPWORDS, stem, words
+from app.tokens import STOPWORDS, stem, words
 
 NO_QUESTION = np.zeros(0, dtype=np.int64)
 

@@ -13,7 +13,7 @@ import re
 
 from app.grading.injection import split_sentences
 from app.grading.schemas import RubricPoint
-from app.grading.tokens import content_words
+from app.tokens import content_words
 
 _CLAUSE_SPLIT = re.compile(
     r"\s*;\s+|:\s+(?=[A-Za-z])|,\s+(?=(?:whereas|while|but|then|and then|so that|so|"

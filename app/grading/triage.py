@@ -5,14 +5,14 @@ answers can be right ("main", "O(log n)", "a stack"), so an answer only counts a
 when it adds *no* content word of its own beyond the words of the question, or when what it
 says is only a way of not answering.
 
-Its word helpers come from :mod:`app.grading.tokens`.
+Its word helpers come from :mod:`app.tokens`.
 """
 
 from __future__ import annotations
 
 import re
 
-from app.grading.tokens import new_content_words
+from app.tokens import new_content_words
 
 _NON_ANSWER_PHRASES = [
     r"i\s*(?:do\s*n['o]?t|dont|don't|do not|have no|haven'?t (?:got )?(?:a|any))\s*"

@@ -93,3 +93,18 @@ def test_topic_titles_come_from_the_bank_files(tmp_path: Path) -> None:
     assert bank.topic_title("alpha") == "The alpha topic"
     assert bank.topic_title("beta") == "beta"  # no usable title: the slug is shown
     assert [(p.file.endswith("beta.yaml"), p.field) for p in problems] == [(True, "title")]
+
+
+def test_bundled_hints_lead_from_a_nudge_to_a_near_answer_without_giving_it_away() -> None:
+    from app.bank.validation import hints_that_give_it_away
+
+    bundled, _ = load_bank(bank_folders())
+    assert all(len(q.hints) == 3 for q in bundled.questions.values())  # nudge, pointer, near-answer
+    assert hints_that_give_it_away(bundled) == []
+
+    q = bundled.questions["ml-fundamentals-metrics-01"]
+    leaky = q.model_copy(update={"hints": [*q.hints[:2], f"Remember: {q.rubric[0].point}"]})
+    problems = hints_that_give_it_away(
+        type(bundled)(questions={q.id: leaky}, files={q.id: "ml-fundamentals/metrics.yaml"})
+    )
+    assert [p.field for p in problems] == [f"{q.id}.hints[2]"] and "own words" in problems[0].message

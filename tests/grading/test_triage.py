@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.grading.tokens import content_words, new_content_words, stem
 from app.grading.triage import is_non_answer
+from app.tokens import content_words, new_content_words, stem
 
 QUESTION = "What is data drift, and how would you detect it for a model in production?"
 

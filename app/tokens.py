@@ -1,7 +1,7 @@
-"""The grader's word helpers: tokens, stopwords and a light stemmer.
+"""The word helpers every part shares: tokens, stopwords and a light stemmer.
 
-Shared by the embedding features, the claim and off-topic checks, the pair model's stem ids,
-the rubric deriver and non-answer triage, so that all of them agree on what a "word" is.
+Shared below the domains: the grader (features, claim and off-topic checks, the pair model's stem
+ids, the rubric deriver, non-answer triage) and the bank's hint check agree on what a "word" is.
 """
 
 from __future__ import annotations
