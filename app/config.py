@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     max_follow_ups: int = Field(default=2, ge=0, le=5)
     follow_up_threshold: float = Field(default=0.45, ge=0, le=1)
     """A rubric point whose coverage falls below this counts as missed (follow-up candidate)."""
+    transcription_model: str | None = None
+    """A speech-to-text model on the OpenAI-compatible endpoint (``whisper-1``, a local
+    whisper server's name): the interview page then offers "Record audio", whose transcript lands
+    in the answer box. Unset: only the browser's own dictation (where it exists) is offered."""
+    max_audio_bytes: int = Field(default=4_194_304, ge=65_536, le=26_214_400)
+    """The largest recording accepted for transcription (about four minutes of browser audio)."""
     judge_follow_ups: bool = True
     """With a judge configured, it writes each follow-up from the candidate's own answer (checked:
     one question, on the subject, the point not given away); the bank's follow-up is the fallback."""

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -26,6 +26,9 @@ from app.grading.service import Grader
 from app.interview.runtime import AnswerRuntime
 from app.interview.service import InterviewService
 from app.limits import GradeGate, SlidingWindow
+
+if TYPE_CHECKING:
+    from app.grading.judge_transcription import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,18 @@ class AppContext:
     signin_failures: SlidingWindow = field(init=False)
     """Failed reviewer sign-ins per client (the console's brute-force brake)."""
     """Admission of the stateless grading endpoint (rate and concurrency limits)."""
+
+    _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
+
+    @property
+    def transcriber(self) -> Transcriber | None:
+        """Speech to text for recorded answers, when a transcription model is configured."""
+        if self._transcriber is None and self.settings.transcription_model:
+            from app.grading.audit import DatabaseAudit
+            from app.grading.judge_transcription import Transcriber
+
+            self._transcriber = Transcriber(self.settings, audit=DatabaseAudit(self.session_factory))
+        return self._transcriber
 
     def __post_init__(self) -> None:
         self.runtime = AnswerRuntime(self.session_factory)

@@ -36,6 +36,20 @@ class Forbidden(AppError):
     status_code = 403
 
 
+class TooLarge(AppError):
+    status_code = 413
+
+
+class UnsupportedMedia(AppError):
+    status_code = 415
+
+
+class UpstreamFailed(AppError):
+    """A model server this request needed (say, the transcription service) failed or timed out."""
+
+    status_code = 502
+
+
 class Unavailable(AppError):
     """The database cannot be used (read-only, vanished, unreachable): nothing was changed."""
 

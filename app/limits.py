@@ -14,20 +14,22 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+AUDIO_PATHS = ("/transcribe", "/transcriptions")
+"""Paths (by their ending) that carry a recorded answer: they may send up to ``audio_bytes``."""
+
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, audio_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.audio_bytes = max(max_bytes, audio_bytes or 0)
 
-    def _message(self, size: int | None) -> bytes:
+    def _message(self, size: int | None, limit: int, setting: str) -> bytes:
         said = f"{size} bytes" if size is not None else "larger than that"
-        return json.dumps(
-            {"detail": f"the request body is {said}; the limit is {self.max_bytes} bytes (max_request_bytes)"}
-        ).encode()
+        return json.dumps({"detail": f"the request body is {said}; the limit is {limit} bytes ({setting})"}).encode()
 
-    async def _refuse(self, send: Send, size: int | None) -> None:
-        body = self._message(size)
+    async def _refuse(self, send: Send, size: int | None, limit: int, setting: str) -> None:
+        body = self._message(size, limit, setting)
         await send(
             {
                 "type": "http.response.start",
@@ -41,12 +43,14 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        audio = str(scope.get("path", "")).endswith(AUDIO_PATHS) and scope.get("method") == "POST"
+        limit, setting = (self.audio_bytes, "max_audio_bytes") if audio else (self.max_bytes, "max_request_bytes")
         headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
             size = int(declared) if declared.isdigit() else None
-            if size is None or size > self.max_bytes:
-                await self._refuse(send, size)
+            if size is None or size > limit:
+                await self._refuse(send, size, limit, setting)
                 return
         received = 0
         refused = False
@@ -58,10 +62,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # Answer 413 now; the app sees the client gone and its own reply is dropped.
                     refused = True
-                    await self._refuse(send, None)
+                    await self._refuse(send, None, limit, setting)
                     return {"type": "http.disconnect"}
             return message
 

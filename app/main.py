@@ -120,7 +120,10 @@ def create_app(
     if context is not None:
         app.state.ctx = context
     app_settings = context.settings if context is not None else (settings or get_settings())
-    app.add_middleware(BodyLimit, max_bytes=app_settings.max_request_bytes)
+    # A recorded answer may be larger than any other request (multipart overhead included).
+    app.add_middleware(
+        BodyLimit, max_bytes=app_settings.max_request_bytes, audio_bytes=app_settings.max_audio_bytes + 65_536
+    )
     app.add_middleware(SecurityHeaders)
     redact_access_log()
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from app.deps import BearerDep, SessionDep, bearer_token, process_context
 from app.grading.deps import GraderDep
+from app.grading.judge_transcription import Transcriber
 from app.interview.models import InterviewSession
 from app.interview.service import InterviewService
 
@@ -32,3 +33,12 @@ def get_current_session(
 
 
 CurrentSession = Annotated[InterviewSession, Depends(get_current_session)]
+
+
+def get_transcriber(request: Request) -> Transcriber | None:
+    """Speech to text for recorded answers (``None`` unless a transcription model is set)."""
+    transcriber: Transcriber | None = process_context(request).transcriber
+    return transcriber
+
+
+TranscriberDep = Annotated[Transcriber | None, Depends(get_transcriber)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Response, UploadFile, status
 
 from app.db.base import in_thread
 from app.deps import SessionDep
 from app.errors import API_ERRORS
-from app.interview.deps import CurrentSession, InterviewsDep
+from app.interview.deps import CurrentSession, InterviewsDep, TranscriberDep
 from app.interview.models import InterviewSession, Turn
 from app.interview.schemas import (
     AnswerIn,
@@ -18,10 +18,12 @@ from app.interview.schemas import (
     SessionOut,
     SessionStart,
     SessionStarted,
+    TranscriptOut,
     TurnOut,
     TurnRef,
 )
 from app.interview.service import IDK_ANSWER, Answered, InterviewService
+from app.interview.voice import transcribe_answer
 from app.reports.schemas import Report
 from app.statuses import SessionMode, SessionStatus, TurnGradingStatus
 
@@ -168,6 +170,20 @@ async def skip(body: TurnRef, session: CurrentSession, db: SessionDep, interview
         next_question=interviews.question_out(session, next_turn) if next_turn else None,
         finished=session.status == SessionStatus.finished,
     )
+
+
+@router.post(
+    "/{session_id}/transcriptions",
+    response_model=TranscriptOut,
+    responses={
+        404: {"description": "No transcription model is configured."},
+        502: {"description": "The speech service failed."},
+    },
+)
+async def transcription(audio: UploadFile, session: CurrentSession, transcriber: TranscriberDep) -> TranscriptOut:
+    """A recorded answer (multipart ``audio``: webm, ogg, mp3, mp4, wav or flac) as text, for the
+    candidate to check and edit before submitting it. Nothing is saved but the audit of the call."""
+    return TranscriptOut(text=await transcribe_answer(transcriber, session, audio))
 
 
 @router.post("/{session_id}/hint", response_model=HintOut)

@@ -91,6 +91,11 @@ class AnswerOut(BaseModel):
     message: str = ""
 
 
+class TranscriptOut(BaseModel):
+    text: str
+    """What the recording says: put it in the answer box for the candidate to check and edit."""
+
+
 class HintOut(BaseModel):
     turn_id: str
     hint: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi import APIRouter, Depends, Form, Header, Request, UploadFile
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
@@ -19,12 +19,13 @@ from app.context import AppContext, ContextDep
 from app.db.base import in_thread
 from app.deps import BearerDep, SessionDep, bearer_token
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized
-from app.interview.deps import InterviewsDep
+from app.interview.deps import InterviewsDep, TranscriberDep
 from app.interview.models import InterviewSession
 from app.interview.progress import candidate_by_token, progress_of, sessions_of
 from app.interview.schemas import AnswerIn, SessionStart
 from app.interview.service import IDK_ANSWER, InterviewService
 from app.interview.share import create_share_token, revoke_share, shared_session
+from app.interview.voice import transcribe_answer
 from app.reports.export import report_json, report_markdown, report_pdf, rubric_summary
 from app.reports.schemas import Report
 from app.statuses import SessionMode, SessionStatus, TurnGradingStatus
@@ -175,7 +176,14 @@ def _render_session(
     return render(
         request,
         "session.html",
-        {"view": view, "error": error, "draft": draft, "notice": NOTICES.get(notice or ""), "title": "Interview"},
+        {
+            "view": view,
+            "error": error,
+            "draft": draft,
+            "notice": NOTICES.get(notice or ""),
+            "title": "Interview",
+            "transcription": bool(interviews.settings.transcription_model),
+        },
         status_code=status_code,
     )
 
@@ -309,6 +317,14 @@ def skip(
     except AppError as exc:
         return _action_error(request, db, interviews, session, exc)
     return _action_done(request, interviews, session, turn_id, "" if wants_json(request) else "skipped")
+
+
+@router.post("/sessions/{session_id}/transcribe")
+async def transcribe(
+    _: CsrfChecked, session: WebSession, transcriber: TranscriberDep, audio: UploadFile
+) -> JSONResponse:
+    """The page's "Record audio": the recording as text, for the answer box."""
+    return JSONResponse({"text": await transcribe_answer(transcriber, session, audio)})
 
 
 @router.post("/sessions/{session_id}/hint")

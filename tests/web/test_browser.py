@@ -388,3 +388,41 @@ def test_every_page_fits_a_phone_and_the_chart_stays_readable(page: Page, live_s
     page.locator("a[href^='/review/turns/']").first.click()
     page.wait_for_url(re.compile(r"/review/turns/"))
     fits("the reviewer's answer page")
+
+
+FAKE_RECOGNITION = """
+window.SpeechRecognition = class {
+  start() {
+    setTimeout(() => {
+      const heard = Object.assign([{ transcript: "canary releases go to a few users first" }], { isFinal: true });
+      this.onresult && this.onresult({ resultIndex: 0, results: [heard] });
+      this.onend && this.onend();
+    }, 50);
+  }
+  stop() { this.onend && this.onend(); }
+};
+"""
+"""The browser's speech recognition as the page sees it: one final result, then the end."""
+
+
+def test_dictation_fills_the_answer_box_and_is_hidden_where_the_browser_cannot(
+    page: Page, live_server: LiveServer
+) -> None:
+    page.add_init_script("window.SpeechRecognition = undefined; window.webkitSpeechRecognition = undefined;")
+    start(page, questions=1)
+    assert page.locator("#dictate-btn").is_hidden()
+    assert page.locator("#record-btn").count() == 0  # no transcription model is configured here
+
+    speaking = page.context.browser.new_context(base_url=live_server.url)  # type: ignore[union-attr]
+    try:
+        other = speaking.new_page()
+        other.add_init_script(FAKE_RECOGNITION)
+        start(other, questions=1)
+        other.get_by_label("Your answer").fill("My answer:")
+        other.get_by_role("button", name="Dictate").click()
+        other.wait_for_function("() => document.getElementById('answer').value.includes('canary')")
+        assert other.get_by_label("Your answer").input_value() == "My answer: canary releases go to a few users first"
+        assert other.locator("#dictate-btn").get_attribute("aria-pressed") == "false"  # it stopped by itself
+        assert "Check the text before you submit it" in other.locator("#live").inner_text()
+    finally:
+        speaking.close()

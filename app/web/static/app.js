@@ -330,6 +330,106 @@
       });
     }
 
+    // ------------------------------------------------------------------ spoken answers
+    // Whatever is said lands in the answer box, for the candidate to read and edit before
+    // submitting: nothing is sent as an answer without them.
+    function insertText(text) {
+      text = (text || "").trim();
+      if (!text) return;
+      var sep = textarea.value && !/\s$/.test(textarea.value) ? " " : "";
+      textarea.value = (textarea.value + sep + text).slice(0, maxChars);
+      updateCount();
+      saveDraft();
+      textarea.focus();
+    }
+
+    var Recognition = window.SpeechRecognition || window.webkitSpeechRecognition;
+    var dictateBtn = form.querySelector("#dictate-btn");
+    if (dictateBtn && Recognition) {
+      var recognition = null;
+      dictateBtn.hidden = false;
+      dictateBtn.addEventListener("click", function () {
+        if (recognition) {
+          recognition.stop();
+          return;
+        }
+        recognition = new Recognition();
+        recognition.lang = document.documentElement.lang || "en";
+        recognition.continuous = true;
+        recognition.interimResults = false;
+        recognition.onresult = function (ev) {
+          var heard = "";
+          for (var i = ev.resultIndex; i < ev.results.length; i++) {
+            if (ev.results[i].isFinal) heard += ev.results[i][0].transcript + " ";
+          }
+          insertText(heard);
+        };
+        recognition.onerror = function (ev) {
+          showError("Dictation stopped: " + (ev.error || "the browser could not listen") + ". You can type instead.");
+        };
+        recognition.onend = function () {
+          recognition = null;
+          dictateBtn.textContent = "Dictate";
+          dictateBtn.setAttribute("aria-pressed", "false");
+          say("Dictation stopped. Check the text before you submit it.");
+        };
+        recognition.start();
+        dictateBtn.textContent = "Stop dictation";
+        dictateBtn.setAttribute("aria-pressed", "true");
+        say("Dictating: speak your answer, then press Stop dictation.");
+      });
+    }
+
+    var recordBtn = form.querySelector("#record-btn");
+    var canRecord = window.MediaRecorder && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+    if (recordBtn && canRecord) {
+      var recorder = null;
+      recordBtn.hidden = false;
+      recordBtn.addEventListener("click", function () {
+        if (recorder) {
+          recorder.stop();
+          return;
+        }
+        navigator.mediaDevices
+          .getUserMedia({ audio: true })
+          .then(function (stream) {
+            var chunks = [];
+            recorder = new window.MediaRecorder(stream);
+            recorder.ondataavailable = function (ev) {
+              if (ev.data && ev.data.size) chunks.push(ev.data);
+            };
+            recorder.onstop = function () {
+              stream.getTracks().forEach(function (t) {
+                t.stop();
+              });
+              var type = (recorder.mimeType || "audio/webm").split(";")[0];
+              recorder = null;
+              recordBtn.textContent = "Record audio";
+              recordBtn.setAttribute("aria-pressed", "false");
+              var body = new FormData();
+              body.append("audio", new Blob(chunks, { type: type }), "answer." + (type.split("/")[1] || "webm"));
+              say("Transcribing your recording...", true);
+              post(recordBtn.getAttribute("data-url"), body)
+                .then(function (data) {
+                  insertText(data.text);
+                  say("The transcript is in the answer box: check it before you submit.");
+                })
+                .catch(function (err) {
+                  say("");
+                  showError(err.message + " You can type the answer instead.");
+                });
+            };
+            recorder.start();
+            recordBtn.textContent = "Stop recording";
+            recordBtn.setAttribute("aria-pressed", "true");
+            say("Recording: speak your answer, then press Stop recording.");
+          })
+          .catch(function () {
+            showError("The microphone is not available. You can type the answer instead.");
+          });
+      });
+    }
+
     function act(kind, url) {
       var text = textarea.value;
       var turnId = turnInput.value;
