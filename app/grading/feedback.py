@@ -57,6 +57,8 @@ def merge_judge_points(points: Sequence[PointResult], verdict: JudgeVerdict | No
             p.verdict = jp.verdict
             if jp.quote:
                 p.evidence = jp.quote
+            elif jp.verdict is Verdict.missing:
+                p.evidence = None  # nothing in the answer supports a point the judge found missing
     return merged
 
 

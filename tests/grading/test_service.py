@@ -62,6 +62,16 @@ async def test_hybrid_blends_and_explains(judge_settings: Settings, grader: Grad
 
 
 @respx.mock
+async def test_a_point_the_judge_finds_missing_quotes_nothing(judge_settings: Settings, grader: Grader) -> None:
+    payload = verdict_payload(score=2.5)
+    payload["points"][2] = {"id": "remedy", "quote": "", "reasoning": "not said", "verdict": "missing"}
+    respx.post(BASE_URL + CHAT).mock(return_value=completion(json.dumps(payload)))
+    result = await hybrid(judge_settings, grader).grade(make_input())
+    remedy = next(p for p in result.points if p.id == "remedy")
+    assert remedy.verdict is Verdict.missing and remedy.evidence is None
+
+
+@respx.mock
 async def test_judge_failure_falls_back_plainly(judge_settings: Settings, grader: Grader) -> None:
     respx.post(BASE_URL + CHAT).mock(return_value=httpx.Response(500, json={"error": {"message": "down"}}))
     result = await hybrid(judge_settings, grader).grade(make_input())
