@@ -40,6 +40,7 @@ from app.grading.judge_parse import (
     FlaggedVerdict,
     JudgeParseError,
     clean_follow_up,
+    drop_prompt_echo,
     follow_up_problem,
     parse_judge_reply,
     reply_json_schema,
@@ -134,6 +135,11 @@ class Judge:
         self._prompt = judge_prompt(settings.prompts_dir, self.prompt_version)
         self._schema = reply_json_schema(str(self._prompt.meta.get("schema_name", "judge_verdict")))
         self._followup_prompt: Prompt | None = None
+        empty = GradeInput(question="", reference_answer="", answer="")
+        _, nothing_found = prepare_answer("")
+        self._instructions = " ".join(self._prompt.render(judge_values(empty, "", nothing_found)))
+        """The judge prompt's own words (no question, rubric or answer): feedback that repeats
+        them is an echo of the prompt, not a reading of the answer (:func:`drop_prompt_echo`)."""
 
         self._owns_client = client is None
         if client is None:
@@ -355,7 +361,7 @@ class Judge:
         updates: dict[str, Any] = {"cached": cached}
         if screening.flagged:
             updates["injection_attempt"] = True
-        return _Read(verdict.model_copy(update=updates))
+        return _Read(drop_prompt_echo(verdict, self._instructions).model_copy(update=updates))
 
     def _nothing_to_grade(self, inp: GradeInput, screening: Screening) -> JudgeOutcome:
         """An answer that is empty once injection sentences are gone: 0, without a model call."""

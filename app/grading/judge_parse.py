@@ -549,3 +549,27 @@ def follow_up_problem(question: str, inp: GradeInput, missed: list[RubricPoint])
         if any(tuple(w[i : i + LEAK_RUN]) in runs for i in range(len(w) - LEAK_RUN + 1)):
             return "copies the reference answer or a rubric point"
     return None
+
+
+ECHO_RUN = 8
+"""Feedback that repeats this many words in a row of the prompt's own instructions is an echo."""
+
+
+def drop_prompt_echo(verdict: JudgeVerdict, instructions: str) -> JudgeVerdict:
+    """``verdict`` without the candidate-facing feedback (strengths, gaps, improvement) that
+    repeats the prompt's instructions instead of saying something about the answer (a weak model
+    may copy its prompt into a field). What is dropped falls back to the grader's own feedback."""
+    w = words(instructions)
+    runs = {tuple(w[i : i + ECHO_RUN]) for i in range(len(w) - ECHO_RUN + 1)}
+
+    def echoes(text: str) -> bool:
+        t = words(text)
+        return any(tuple(t[i : i + ECHO_RUN]) in runs for i in range(len(t) - ECHO_RUN + 1))
+
+    return verdict.model_copy(
+        update={
+            "strengths": [s for s in verdict.strengths if not echoes(s)],
+            "gaps": [g for g in verdict.gaps if not echoes(g)],
+            "improvement": "" if echoes(verdict.improvement) else verdict.improvement,
+        }
+    )
