@@ -55,15 +55,19 @@ class AppContext:
     """Admission of the stateless grading endpoint (rate and concurrency limits)."""
 
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
+    _transcriber_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def transcriber(self) -> Transcriber | None:
-        """Speech to text for recorded answers, when a transcription model is configured."""
+        """Speech to text for recorded answers, when a transcription model is configured (built
+        on first use, once: route dependencies run in worker threads)."""
         if self._transcriber is None and self.settings.transcription_model:
             from app.grading.audit import DatabaseAudit
             from app.grading.judge_transcription import Transcriber
 
-            self._transcriber = Transcriber(self.settings, audit=DatabaseAudit(self.session_factory))
+            with self._transcriber_lock:
+                if self._transcriber is None:
+                    self._transcriber = Transcriber(self.settings, audit=DatabaseAudit(self.session_factory))
         return self._transcriber
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ ids, the rubric deriver, non-answer triage) and the bank's hint check agree on w
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 _STOPWORD_TEXT = """
@@ -22,7 +23,28 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 """Function words that carry no answer content. Quantities, negations and order words
 ("all", "none", "not", "once", "before") are deliberately *not* here: they can be answers."""
 
+_SUFFIXES = (
+    "ational",
+    "ization",
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ness",
+    "ings",
+    "ing",
+    "ies",
+    "ied",
+    "ers",
+    "er",
+    "ed",
+    "es",
+    "ly",
+    "s",
+)
+"""What :func:`stem` strips, longest first."""
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[+#]+|(?:['\-][a-z0-9]+)*)")
+
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens (keeps ``c++``, ``c#``, ``don't``, ``k-means`` together)."""
@@ -36,8 +58,7 @@ def stem(word: str) -> str:
     w = word.split("'", 1)[0]
     if len(w) <= 3 or not w.isalpha():
         return w
-    for suffix in ("ational", "ization", "ations", "ation", "ments", "ment", "ness", "ings",
-                   "ing", "ies", "ied", "ers", "er", "ed", "es", "ly", "s"):
+    for suffix in _SUFFIXES:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             base = w[: -len(suffix)]
             if suffix in ("ies", "ied"):
@@ -62,3 +83,14 @@ def new_content_words(answer: str, question: str = "") -> list[str]:
     """Content words of ``answer`` that are not already words of ``question``."""
     asked = set(content_words(question))
     return [w for w in content_words(answer) if w not in asked]
+
+
+def word_runs(texts: Iterable[str], n: int) -> set[tuple[str, ...]]:
+    """Every run of ``n`` consecutive words in ``texts`` (what :func:`repeats_run` looks for)."""
+    return {tuple(w[i : i + n]) for text in texts for w in [words(text)] for i in range(len(w) - n + 1)}
+
+
+def repeats_run(text: str, runs: set[tuple[str, ...]], n: int) -> bool:
+    """Whether ``text`` repeats one of ``runs`` (runs of ``n`` words, from :func:`word_runs`)."""
+    w = words(text)
+    return any(tuple(w[i : i + n]) in runs for i in range(len(w) - n + 1))

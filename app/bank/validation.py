@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from app.bank.loader import Bank, Problem
-from app.tokens import words
+from app.tokens import repeats_run, word_runs
 
 NEAR_DUPLICATE_THRESHOLD = 0.92
 MIN_MISCONCEPTIONS = 2
@@ -58,10 +58,9 @@ def hints_that_give_it_away(bank: Bank) -> list[Problem]:
     for qid in sorted(bank.questions):
         q = bank.questions[qid]
         sources = [q.reference_answer, *(t for r in q.rubric for t in (r.point, *r.variants))]
-        runs = {tuple(w[i : i + HINT_COPY_RUN]) for s in sources for w in [words(s)] for i in range(len(w) - 4)}
+        runs = word_runs(sources, HINT_COPY_RUN)
         for n, hint in enumerate(q.hints):
-            hw = words(hint)
-            if any(tuple(hw[i : i + HINT_COPY_RUN]) in runs for i in range(len(hw) - HINT_COPY_RUN + 1)):
+            if repeats_run(hint, runs, HINT_COPY_RUN):
                 problems.append(
                     Problem(
                         bank.files[qid],

@@ -37,6 +37,7 @@ from app.config import Settings
 from app.grading.injection import Screening
 from app.grading.judge_call import CallFailed, ChatCaller, Reply
 from app.grading.judge_parse import (
+    ECHO_RUN,
     FlaggedVerdict,
     JudgeParseError,
     clean_follow_up,
@@ -66,6 +67,7 @@ from app.grading.judge_store import (
 )
 from app.grading.schemas import GradeInput, JudgeOutcome, JudgePoint, JudgeStatus, JudgeVerdict, Verdict
 from app.security import redact_url
+from app.tokens import word_runs
 
 __all__ = ["REPLAY_MISS", "AuditFn", "CacheMode", "FormatMode", "Judge", "neutralise_tags", "prepare_answer"]
 
@@ -137,9 +139,9 @@ class Judge:
         self._followup_prompt: Prompt | None = None
         empty = GradeInput(question="", reference_answer="", answer="")
         _, nothing_found = prepare_answer("")
-        self._instructions = " ".join(self._prompt.render(judge_values(empty, "", nothing_found)))
-        """The judge prompt's own words (no question, rubric or answer): feedback that repeats
-        them is an echo of the prompt, not a reading of the answer (:func:`drop_prompt_echo`)."""
+        self._instruction_runs = word_runs(self._prompt.render(judge_values(empty, "", nothing_found)), ECHO_RUN)
+        """Runs of the judge prompt's own words (no question, rubric or answer): feedback that
+        repeats one echoes the prompt, not a reading of the answer (:func:`drop_prompt_echo`)."""
 
         self._owns_client = client is None
         if client is None:
@@ -361,7 +363,7 @@ class Judge:
         updates: dict[str, Any] = {"cached": cached}
         if screening.flagged:
             updates["injection_attempt"] = True
-        return _Read(drop_prompt_echo(verdict, self._instructions).model_copy(update=updates))
+        return _Read(drop_prompt_echo(verdict, self._instruction_runs).model_copy(update=updates))
 
     def _nothing_to_grade(self, inp: GradeInput, screening: Screening) -> JudgeOutcome:
         """An answer that is empty once injection sentences are gone: 0, without a model call."""

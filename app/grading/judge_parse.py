@@ -24,7 +24,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, Validation
 
 from app.grading.features import is_off_topic
 from app.grading.schemas import GradeInput, JudgePoint, JudgeVerdict, RubricPoint, Verdict
-from app.tokens import content_words, words
+from app.tokens import content_words, repeats_run, word_runs, words
 
 FlaggedVerdict = JudgeVerdict
 """Kept as an alias: the verdict with its ``injection_attempt`` flag is the shared schema's."""
@@ -542,12 +542,8 @@ def follow_up_problem(question: str, inp: GradeInput, missed: list[RubricPoint])
         own = set(content_words(point.text)) - asked
         if len(own) >= 3 and len(own & said) / len(own) >= LEAK_SHARE:
             return f"gives away the point {point.id!r}"
-    q_words = words(question)
-    runs = {tuple(q_words[i : i + LEAK_RUN]) for i in range(len(q_words) - LEAK_RUN + 1)}
-    for source in [inp.reference_answer, *(p.text for p in missed)]:
-        w = words(source)
-        if any(tuple(w[i : i + LEAK_RUN]) in runs for i in range(len(w) - LEAK_RUN + 1)):
-            return "copies the reference answer or a rubric point"
+    if repeats_run(question, word_runs([inp.reference_answer, *(p.text for p in missed)], LEAK_RUN), LEAK_RUN):
+        return "copies the reference answer or a rubric point"
     return None
 
 
@@ -555,16 +551,15 @@ ECHO_RUN = 8
 """Feedback that repeats this many words in a row of the prompt's own instructions is an echo."""
 
 
-def drop_prompt_echo(verdict: JudgeVerdict, instructions: str) -> JudgeVerdict:
+def drop_prompt_echo(verdict: JudgeVerdict, instruction_runs: set[tuple[str, ...]]) -> JudgeVerdict:
     """``verdict`` without the candidate-facing feedback (strengths, gaps, improvement) that
     repeats the prompt's instructions instead of saying something about the answer (a weak model
-    may copy its prompt into a field). What is dropped falls back to the grader's own feedback."""
-    w = words(instructions)
-    runs = {tuple(w[i : i + ECHO_RUN]) for i in range(len(w) - ECHO_RUN + 1)}
+    may copy its prompt into a field). ``instruction_runs`` are the prompt's runs of
+    :data:`ECHO_RUN` words (:func:`app.tokens.word_runs`, computed once per judge). What is
+    dropped falls back to the grader's own feedback."""
 
     def echoes(text: str) -> bool:
-        t = words(text)
-        return any(tuple(t[i : i + ECHO_RUN]) in runs for i in range(len(t) - ECHO_RUN + 1))
+        return repeats_run(text, instruction_runs, ECHO_RUN)
 
     return verdict.model_copy(
         update={

@@ -119,21 +119,21 @@ class AnswerSpans:
         """The span to quote for a verdict read on span ``i``: the sentence inside it that
         states one of ``claims`` with a probability of at least ``floor`` (the best such), or
         ``i`` itself when no single sentence does (the claim needs the whole window)."""
-        if self.sentence[i] or not self.bounds:
-            return i
-        start, end = self.bounds[i]
-        inside = [j for j, (a, b) in enumerate(self.bounds) if self.sentence[j] and start <= a and b <= end]
-        scored = [(max(self.prob(model, c, j, asked) for c in claims), j) for j in inside]
+        scored = [(max(self.prob(model, c, j, asked) for c in claims), j) for j in self._sentences_in(i)]
         best = max(scored, default=(0.0, i))
         return best[1] if best[0] >= floor else i
+
+    def _sentences_in(self, i: int) -> list[int]:
+        """The single sentences inside window ``i`` (none when span ``i`` is itself a sentence)."""
+        if self.sentence[i] or not self.bounds:
+            return []
+        start, end = self.bounds[i]
+        return [j for j, (a, b) in enumerate(self.bounds) if self.sentence[j] and start <= a and b <= end]
 
     def nearest_sentence(self, claims: Sequence[PairText], i: int) -> int:
         """The sentence inside span ``i`` whose embedding is closest to one of ``claims`` (``i``
         itself if it is a sentence): what to quote when no verdict rests on it (no pair read)."""
-        if self.sentence[i] or not self.bounds:
-            return i
-        start, end = self.bounds[i]
-        inside = [j for j, (a, b) in enumerate(self.bounds) if self.sentence[j] and start <= a and b <= end]
+        inside = self._sentences_in(i)
         if not inside:
             return i
         sims = self.embeddings[inside] @ np.stack([c.embedding for c in claims]).T

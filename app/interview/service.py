@@ -43,7 +43,7 @@ from app.db.base import (
     with_lock_retries,
 )
 from app.errors import Conflict, InvalidInput, NotFound
-from app.grading.schemas import GradeInput, GradeResult, Verdict
+from app.grading.schemas import GradeFlag, GradeInput, GradeResult, Verdict
 from app.grading.service import Grader
 from app.interview.models import Candidate, InterviewSession, Turn
 from app.interview.reporting import stored_report, write_report
@@ -733,7 +733,7 @@ class InterviewService:
         missed point with a bank follow-up, else (after a strong first answer) a deeper one."""
         if result is None or not result.score or self.settings.max_follow_ups == 0:
             return None  # ungraded, or a non-answer: nothing to probe, move on
-        if "off_topic" in result.flags:
+        if GradeFlag.off_topic in result.flags:
             return None  # an answer about something else: probing its gaps would be absurd
         main = turn if not turn.is_follow_up else self._turn_for(session, turn.parent_turn_id or "")
         chain = [t for t in session.turns if t.parent_turn_id == main.id]

@@ -32,7 +32,8 @@ class LLMCallOut(BaseModel):
     id: str
     created_at: datetime
     purpose: str
-    """``judge`` (the grading) or ``follow_up`` (a follow-up question the judge was asked to write)."""
+    """``judge`` (the grading), ``follow_up`` (a follow-up question the judge was asked to write) or
+    ``transcription`` (a recorded answer turned into text)."""
     model: str
     prompt_version: str
     outcome: str

@@ -80,10 +80,11 @@ env.filters.update(
 )
 
 
-def topic_titles(request: Request) -> dict[str, str]:
+def topic_titles(request: Request) -> Mapping[str, str]:
     """The bank's topic titles for this process (empty before the context exists)."""
     ctx = getattr(request.app.state, "ctx", None)
-    return dict(ctx.bank.titles) if ctx is not None else {}
+    titles: Mapping[str, str] = ctx.bank.titles if ctx is not None else {}
+    return titles
 
 
 def wants_json(request: Request) -> bool:
