@@ -920,6 +920,16 @@ def _remove(text: str, spans: list[tuple[int, int, Kind]], marker: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", result).strip()
 
 
+_LEFTOVER_TAG = re.compile(r"[ \t]*</?\s*[A-Za-z_][\w-]*\s*>[ \t]*")
+"""A bare opening or closing tag (``</response>``, ``<candidate_input>``)."""
+
+
+def _without_tags(text: str) -> str:
+    """``text`` without bare tags: once an answer is found to carry an instruction, the tags it
+    used to fake the end and restart of its own fence are part of the attack, not of the answer."""
+    return re.sub(r"[ \t]{2,}", " ", _LEFTOVER_TAG.sub(" ", text)).strip()
+
+
 @lru_cache(maxsize=2048)
 def screen(answer: str) -> Screening:
     """Normalise ``answer`` and find the instructions it gives the grader (see the module doc)."""
@@ -933,8 +943,14 @@ def screen(answer: str) -> Screening:
     examples = [(s, e, Kind.override) for s, e in mentions]
     return Screening(
         normalised=normalised,
-        text=_remove(normalised, spans, "") if spans else normalised,
-        graded=_remove(normalised, spans + examples, "") if spans or examples else normalised,
+        text=_without_tags(_remove(normalised, spans, "")) if spans else normalised,
+        graded=(
+            _without_tags(_remove(normalised, spans + examples, ""))
+            if spans
+            else _remove(normalised, examples, "")
+            if examples
+            else normalised
+        ),
         marked=_remove(normalised, spans, REMOVED_MARKER) if spans else normalised,
         findings=findings,
         mentions=tuple(dict.fromkeys(normalised[s:e].strip() for s, e in mentions)),
