@@ -920,14 +920,15 @@ def _remove(text: str, spans: list[tuple[int, int, Kind]], marker: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", result).strip()
 
 
-_LEFTOVER_TAG = re.compile(r"[ \t]*</?\s*[A-Za-z_][\w-]*\s*>[ \t]*")
-"""A bare opening or closing tag (``</response>``, ``<candidate_input>``)."""
+_LEFTOVER_TAGS = re.compile(r"(?:[ \t]*</?\s*[A-Za-z_][\w-]*\s*>)+[ \t]*")
+"""A run of bare opening or closing tags (``</response></candidate_input>``) with its spaces."""
 
 
 def _without_tags(text: str) -> str:
-    """``text`` without bare tags: once an answer is found to carry an instruction, the tags it
-    used to fake the end and restart of its own fence are part of the attack, not of the answer."""
-    return re.sub(r"[ \t]{2,}", " ", _LEFTOVER_TAG.sub(" ", text)).strip()
+    """``text`` without bare tags, its layout otherwise kept: once an answer is found to carry an
+    instruction, the tags it used to fake the end and restart of its own fence are part of the
+    attack, not of the answer."""
+    return "\n".join(_LEFTOVER_TAGS.sub(" ", line).rstrip() for line in text.split("\n")).strip()
 
 
 @lru_cache(maxsize=2048)
