@@ -942,16 +942,14 @@ def screen(answer: str) -> Screening:
     if split and findings:
         disguises = (*disguises, Disguise.split_lines)
     examples = [(s, e, Kind.override) for s, e in mentions]
+    text = _remove(normalised, spans, "") if spans else normalised
+    graded = _remove(normalised, spans + examples, "") if spans or examples else normalised
+    if spans:
+        text, graded = _without_tags(text), _without_tags(graded)
     return Screening(
         normalised=normalised,
-        text=_without_tags(_remove(normalised, spans, "")) if spans else normalised,
-        graded=(
-            _without_tags(_remove(normalised, spans + examples, ""))
-            if spans
-            else _remove(normalised, examples, "")
-            if examples
-            else normalised
-        ),
+        text=text,
+        graded=graded,
         marked=_remove(normalised, spans, REMOVED_MARKER) if spans else normalised,
         findings=findings,
         mentions=tuple(dict.fromkeys(normalised[s:e].strip() for s, e in mentions)),
