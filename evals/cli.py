@@ -169,7 +169,8 @@ def injection(as_json: JsonOption = False, no_gate: NoGateOption = False) -> Non
             limits,
             console,
             as_json=as_json,
-            progress=lambda msg: console.print(msg, style="dim"),
+            # Progress goes to stderr with --json, so that stdout is the JSON alone.
+            progress=lambda msg: (Console(stderr=True) if as_json else console).print(msg, style="dim"),
         )
     raise typer.Exit(code=code)
 

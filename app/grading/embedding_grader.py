@@ -48,23 +48,19 @@ class Analysis:
 
 
 def analyse(
-    encoder: Encoder, items: Sequence[GradeInput], pair: PairModel | None = None
+    encoder: Encoder, items: Sequence[GradeInput], pair: PairModel | None = None, *, drop_pleas: bool = True
 ) -> list[Analysis]:
     """Features of every item: one model call for all the answers, plus one for the bank
     texts (reference answers, questions, rubric points, variants, misconceptions) that are
     not cached yet. With a pair head, each rubric point also gets its verdict from it."""
-    preps = [prepare(item) for item in items]
+    preps = [prepare(item, drop_pleas=drop_pleas) for item in items]
     live = [p for p in preps if not p.non_answer]
     if not live:
         return [Analysis(p, None) for p in preps]
-    bank_texts = list(
-        dict.fromkeys(t for p in live for t in (p.item.reference_answer, *p.bank_texts))
-    )
+    bank_texts = list(dict.fromkeys(t for p in live for t in (p.item.reference_answer, *p.bank_texts)))
     bank = dict(zip(bank_texts, encoder.encode_tokens_cached(bank_texts), strict=True))
     answers = list(dict.fromkeys(p.answer for p in live))
-    answer_te: dict[str, TokenEmbeddings] = dict(
-        zip(answers, encoder.encode_tokens(answers), strict=True)
-    )
+    answer_te: dict[str, TokenEmbeddings] = dict(zip(answers, encoder.encode_tokens(answers), strict=True))
     with _one_blas_thread():
         return [_analysis(p, answer_te, bank, pair) for p in preps]
 
@@ -128,8 +124,21 @@ class EmbeddingGrader:
         return analyse(self.encoder, items, self.pair)
 
     def grade_batch(self, items: Sequence[GradeInput]) -> list[EmbeddingEvidence]:
-        """Grade many answers together (one model call for all their texts when warm)."""
-        return [self._evidence(a) for a in self.analyse_batch(items)]
+        """Grade many answers together (one model call for all their texts when warm).
+
+        An answer that tried to instruct the grader is graded without what remains of its
+        message (pleas, pleasantries: the sentences off the topic) and also with it, and keeps
+        the lower score: a shorter text can score higher, so neither way may reward the attempt."""
+        analyses = self.analyse_batch(items)
+        evidence = [self._evidence(a) for a in analyses]
+        again = [i for i, a in enumerate(analyses) if a.prepared.pleas_dropped]
+        if again:
+            whole = analyse(self.encoder, [items[i] for i in again], self.pair, drop_pleas=False)
+            for i, a in zip(again, whole, strict=True):
+                other = self._evidence(a)
+                if other.score < evidence[i].score:
+                    evidence[i] = other
+        return evidence
 
     def grade(self, item: GradeInput) -> EmbeddingEvidence:
         return self.grade_batch([item])[0]
@@ -162,12 +171,7 @@ class EmbeddingGrader:
             return EmbeddingEvidence(
                 score=0.0,
                 reference_similarity=0.0,
-                points=[
-                    PointResult(
-                        id=p.id, text=p.text, verdict=Verdict.missing, coverage=0.0
-                    )
-                    for p in prep.points
-                ],
+                points=[PointResult(id=p.id, text=p.text, verdict=Verdict.missing, coverage=0.0) for p in prep.points],
                 features={},
                 model=self.encoder.name,
                 calibration_version=cal.version,

@@ -94,6 +94,8 @@ class Prepared:
     spans: list[tuple[int, int]] = field(default_factory=list)
     """Character spans of ``answer``: its sentences first, then windows of sentences."""
     n_sentences: int = 0
+    pleas_dropped: bool = False
+    """Sentences off the topic were dropped from an answer that tried to instruct the grader."""
 
     @property
     def bank_texts(self) -> list[str]:
@@ -173,13 +175,16 @@ def drop_off_topic(answer: str, item: GradeInput) -> str:
     return " ".join(kept) if kept and len(kept) < len(sentences) else answer
 
 
-def prepare(item: GradeInput) -> Prepared:
+def prepare(item: GradeInput, *, drop_pleas: bool = True) -> Prepared:
     """Clean and split one item: instructions to the grader (with what remains of their
-    message) and sentences that only repeat the question are dropped before anything is scored."""
+    message, unless ``drop_pleas`` is false) and sentences that only repeat the question are
+    dropped before anything is scored."""
     screening = screen(item.answer or "")
     answer = screening.graded.strip()
-    if screening.flagged:
-        answer = drop_off_topic(answer, item)
+    pleas_dropped = False
+    if screening.flagged and drop_pleas:
+        kept = drop_off_topic(answer, item)
+        answer, pleas_dropped = kept, kept != answer
     answer = drop_question_echo(answer, item.question)
     points = list(item.rubric) or derive_points(item.reference_answer)
     if is_non_answer(answer, item.question):
@@ -192,6 +197,7 @@ def prepare(item: GradeInput) -> Prepared:
         points=points,
         spans=spans,
         n_sentences=n_sentences,
+        pleas_dropped=pleas_dropped,
     )
 
 
