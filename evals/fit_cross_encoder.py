@@ -180,20 +180,19 @@ def predict(top: Any, head: Any, states: list[tuple[Any, Any]], idx: np.ndarray)
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def figures(pairs: Sequence[Pair], prob: np.ndarray, sel: np.ndarray) -> dict[str, Any]:
+def figures(sources: np.ndarray, labels: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """SemEval AUC and macro-F1 at p >= 0.5, Mohler Pearson, of the rows given."""
     from scipy.stats import pearsonr
     from sklearn.metrics import f1_score, roc_auc_score
 
-    src = np.array([p.source for p in pairs])
-    y = np.array([p.label for p in pairs])
-    out: dict[str, Any] = {}
-    s = sel & (src == "semeval")
+    out = {}
+    s = sources == "semeval"
     if s.any():
-        out["semeval_auc"] = round(float(roc_auc_score(y[s] >= 0.5, prob[s])), 4)
-        out["semeval_f1"] = round(float(f1_score(y[s] >= 0.5, prob[s] >= 0.5, average="macro")), 4)
-    s = sel & (src == "mohler")
+        out["semeval_auc"] = round(float(roc_auc_score(labels[s] >= 0.5, prob[s])), 4)
+        out["semeval_f1"] = round(float(f1_score(labels[s] >= 0.5, prob[s] >= 0.5, average="macro")), 4)
+    s = sources == "mohler"
     if s.any():
-        out["mohler_r"] = round(float(pearsonr(prob[s], y[s])[0]), 4)
+        out["mohler_r"] = round(float(pearsonr(prob[s], labels[s])[0]), 4)
     return out
 
 
@@ -215,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     groups = PairModel.load().meta["folds"]["groups"]
     fold = np.array([groups[p.group] for p in pairs])
     labels = np.array([p.label for p in pairs])
+    src = np.array([p.source for p in pairs])
     weights = source_weights(pairs, {"source_weight": {}})
     t0 = time.perf_counter()
     states = frozen_states(pairs, frozen, WORK)
@@ -228,11 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         top, head = train_fold(states, labels, weights, tr, frozen, args.epochs, args.seed, lr=args.lr)
         prob[te] = predict(top, head, states, te)
         np.save(WORK / f"prob-top{args.top_layers}-fold{k}.npy", np.stack([te, prob[te]]))
-        sel = np.zeros(len(pairs), dtype=bool)
-        sel[te] = True
-        print(f"fold {k} ({time.perf_counter() - t0:.0f} s): {json.dumps(figures(pairs, prob, sel))}", flush=True)
+        print(f"fold {k} ({time.perf_counter() - t0:.0f} s): {json.dumps(figures(src[te], labels[te], prob[te]))}")
     done = ~np.isnan(prob)
-    print("pooled:", json.dumps(figures(pairs, np.nan_to_num(prob), done)))
+    print("pooled:", json.dumps(figures(src[done], labels[done], prob[done])))
     return 0
 
 

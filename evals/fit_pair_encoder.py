@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from app.grading.pair_model import PARAM_NAMES, PairModel, PairText, question_stems
-from evals.fit_cross_encoder import additive_mask, model_path, run_layer
+from evals.fit_cross_encoder import additive_mask, figures, model_path, run_layer
 from evals.fit_pair_model import DEFAULT_WORK, HYPER, _module, encode_texts, load_pairs, predict, source_weights
 
 MAX_LEN = 128
@@ -152,21 +152,6 @@ def scores(tuned: Tuned, head: Any, rows: Sequence[Any], lower: dict[str, Any], 
             vectors = dict(zip(names, tuned([lower[t] for t in names]), strict=True))
             out.append(torch.sigmoid(head(make_batch(part, vectors, hyper["max_tokens"]))).numpy())
     return np.concatenate(out)
-
-
-def figures(sources: np.ndarray, labels: np.ndarray, prob: np.ndarray) -> dict[str, float]:
-    from scipy.stats import pearsonr
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    out = {}
-    s = sources == "semeval"
-    if s.any():
-        out["semeval_auc"] = round(float(roc_auc_score(labels[s] >= 0.5, prob[s])), 4)
-        out["semeval_f1"] = round(float(f1_score(labels[s] >= 0.5, prob[s] >= 0.5, average="macro")), 4)
-    s = sources == "mohler"
-    if s.any():
-        out["mohler_r"] = round(float(pearsonr(prob[s], labels[s])[0]), 4)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -50,9 +51,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class LlamaServer:
+    base_url: str
+    """Its ``/v1`` base URL."""
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def check_alive(self) -> None:
+        """Fail with the server's exit status and log if it died: a judge that reports a
+        connection error because the server crashed (seen once: a build of llama-cpp-python
+        0.3.36 that segfaulted on the first JSON-mode completion on an Intel Xeon) is a broken
+        peer, and the failure should say so rather than blame the judge."""
+        if self.proc.poll() is not None:
+            code = self.proc.returncode
+            tail = self.log.read_text(errors="replace")[-3000:]
+            signal_note = " (SIGSEGV: the llama-cpp-python build crashed)" if code == -11 else ""
+            pytest.fail(f"llama_cpp.server died during the test, exit status {code}{signal_note}:\n{tail}")
+
+
 @pytest.fixture(scope="session")
-def llama_judge_server() -> Iterator[str]:
-    """Start ``python -m llama_cpp.server`` on a free port; yield its ``/v1`` base URL."""
+def llama_judge_server() -> Iterator[LlamaServer]:
+    """Start ``python -m llama_cpp.server`` on a free port."""
     missing = _missing_requirement()
     if missing:
         pytest.skip(missing)
@@ -107,7 +127,7 @@ def llama_judge_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"llama_cpp.server did not answer within {STARTUP_TIMEOUT_S:.0f}s")
             time.sleep(0.5)
-        yield base_url
+        yield LlamaServer(base_url, proc, Path(log_file.name))
     finally:
         proc.terminate()
         try:
@@ -120,12 +140,12 @@ def llama_judge_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def llama_judge_settings(llama_judge_server: str, tmp_path: Path) -> Settings:
+def llama_judge_settings(llama_judge_server: LlamaServer, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,
         judge_model=MODEL_ALIAS,
         OPENAI_API_KEY="not-needed",
-        OPENAI_BASE_URL=llama_judge_server,
+        OPENAI_BASE_URL=llama_judge_server.base_url,
         data_dir=tmp_path,
         embedding_cache_dir=None,
         judge_timeout_s=180.0,
@@ -156,7 +176,7 @@ def _input() -> GradeInput:
 
 
 def test_judge_end_to_end_against_llama_server(
-    llama_judge_settings: Settings, capsys: pytest.CaptureFixture[str]
+    llama_judge_server: LlamaServer, llama_judge_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records: list[LLMCallRecord] = []
 
@@ -168,6 +188,7 @@ def test_judge_end_to_end_against_llama_server(
             return outcome, time.perf_counter() - started, judge.format_mode
 
     outcome, wall_s, mode = anyio.run(scenario)
+    llama_judge_server.check_alive()
     assert isinstance(outcome, JudgeOutcome)
     assert records, "every call attempt must be audited"
     final = records[-1]
@@ -197,7 +218,7 @@ def test_judge_end_to_end_against_llama_server(
         )
 
 
-def test_follow_up_against_llama_server(llama_judge_settings: Settings) -> None:
+def test_follow_up_against_llama_server(llama_judge_server: LlamaServer, llama_judge_settings: Settings) -> None:
     records: list[LLMCallRecord] = []
 
     async def scenario() -> str | None:
@@ -206,6 +227,7 @@ def test_follow_up_against_llama_server(llama_judge_settings: Settings) -> None:
             return await judge.follow_up(_input(), ["remedy"])
 
     question = anyio.run(scenario)
+    llama_judge_server.check_alive()
     assert records and records[-1].purpose == "follow_up"
     assert records[-1].outcome in ("ok", "parse_error")
     assert question is None or (isinstance(question, str) and question.strip())
