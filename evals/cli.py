@@ -226,6 +226,8 @@ def _run(config: GraderConfig, settings: Settings, embedding: EmbeddingGrader, d
 def _print(figures: EvalSummary, failures: list[str], console: Console, misses: Sequence[str] = ()) -> None:
     from rich.table import Table
 
+    from evals.runner import CONCURRENCY
+
     table = Table(title=f"grader {figures.grader}: {figures.n_scored}/{figures.n_items} scored")
     for col in ("scope", "n", "pearson", "spearman", "qwk", "mae", "band acc"):
         table.add_column(col)
@@ -254,7 +256,10 @@ def _print(figures: EvalSummary, failures: list[str], console: Console, misses: 
             f"calls {j.calls} (cached {j.cache_hits}, replay misses {j.cache_misses}), "
             f"tokens {j.prompt_tokens}+{j.completion_tokens}"
         )
-    console.print(f"latency per grading: p50 {figures.latency_ms.p50} ms, p95 {figures.latency_ms.p95} ms")
+    console.print(
+        f"time per grading, {CONCURRENCY} at once sharing batches (not what one candidate waits; "
+        f"bench/ measures that): p50 {figures.latency_ms.p50} ms, p95 {figures.latency_ms.p95} ms"
+    )
     for m in misses:
         console.print(f"[yellow]target not met yet:[/] {m}", highlight=False)
     for f in failures:

@@ -11,7 +11,7 @@ from markdown_it import MarkdownIt
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from evals.runner import EvalRun, write_json
+from evals.runner import CONCURRENCY, EvalRun, write_json
 from evals.schemas import EvalSummary, ScopeFigures
 
 PLOTS = ("scatter.png", "bands.png", "categories.png")
@@ -119,7 +119,8 @@ def markdown(figures: EvalSummary, failures: list[str]) -> str:
         f"{j.parse_failure_rate}",
         f"- LLM calls: {j.calls} (cache hits {j.cache_hits}, replay misses {j.cache_misses}); "
         f"tokens: {j.prompt_tokens} prompt + {j.completion_tokens} completion",
-        f"- latency per grading: p50 {lat.p50} ms, p95 {lat.p95} ms",
+        f"- time per grading, {CONCURRENCY} at once sharing batches (not what one candidate waits; `bench/` measures "
+        f"that): p50 {lat.p50} ms, p95 {lat.p95} ms",
         "",
         "## Plots",
         "",

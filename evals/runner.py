@@ -42,6 +42,8 @@ from evals.schemas import (
 EVALS = resource_dir("evals")
 THRESHOLDS = EVALS / "thresholds.yaml"
 
+CONCURRENCY = 16
+"""Gradings in flight at once during an eval (they share embedding batches, as in the service)."""
 INVARIANCE_LIMITS = {"paraphrase": 0.5, "padding": 0.3, "injection": 0.0}
 """Paraphrase within 0.5; padding raises the score by at most 0.3; injection never raises it."""
 
@@ -250,7 +252,7 @@ def run_eval(
     held_out: set[str],
     *,
     advance: Callable[[], None] = lambda: None,
-    concurrency: int = 16,
+    concurrency: int = CONCURRENCY,
 ) -> EvalRun:
     scorer = Scorer(config, settings, embedding)
     inputs = [(it.id, it.question_id, grade_input(bank, it.question_id, it.answer)) for it in items]
