@@ -994,6 +994,34 @@ def _lead_in(text: str, s: int) -> tuple[int, int] | None:
     return (start, s) if re.search(r"\w", head[start:]) else None
 
 
+_ASIDE_OPEN = ";\u2014("
+"""What opens an aside inside a sentence: a semicolon, an em dash, a parenthesis."""
+_ASIDE_WORDS = 12
+"""At most this many words of its own (besides the quotation) make a clause an example's frame."""
+
+
+def _aside(text: str, s: int, e: int) -> tuple[int, int] | None:
+    """The span of the aside that carries the example at ``[s, e)`` ("...in English; a German
+    invoice containing "..." is just as effective, so ..."): from the semicolon, dash or
+    parenthesis before it, in the same sentence, to the comma, semicolon, dash, closing
+    parenthesis or sentence end after it. Once the example is left out, its frame is a clause
+    about nothing ("a German invoice containing is just as effective"); the sentence's claim
+    is the rest. A clause that starts the sentence, or says more than a few words of its own,
+    is kept."""
+    left = max(text.rfind(c, 0, s) for c in ".!?\n")
+    opener = max(text.rfind(c, 0, s) for c in _ASIDE_OPEN)
+    if opener <= left:
+        return None
+    ends = [i for i in (text.find(c, e) for c in ",;\u2014).!?\n") if i >= 0]
+    end = min(ends, default=len(text))
+    own = len(re.findall(r"\w+", text[opener + 1 : s] + " " + text[e:end]))
+    if own > _ASIDE_WORDS:
+        return None
+    if text[opener] == "(" and end < len(text) and text[end] == ")":
+        end += 1
+    return opener, end  # "x; example; y" keeps the second semicolon: "x; y"
+
+
 @lru_cache(maxsize=2048)
 def screen(answer: str) -> Screening:
     """Normalise ``answer`` and find the instructions it gives the grader (see the module doc)."""
@@ -1007,9 +1035,11 @@ def screen(answer: str) -> Screening:
     examples = [(s, e, Kind.override) for s, e in mentions]
     # The words that only introduce a quoted example ("For example, an invoice could contain:")
     # carry no claim of their own once the example is left out of the grading.
-    for s, _e in mentions:
+    for s, e in mentions:
         if lead := _lead_in(normalised, s):
             examples.append((*lead, Kind.override))
+        elif aside := _aside(normalised, s, e):
+            examples.append((*aside, Kind.override))
     text = _remove(normalised, spans, "") if spans else normalised
     graded = _remove(normalised, spans + examples, "") if spans or examples else normalised
     if spans:

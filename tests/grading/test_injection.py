@@ -187,3 +187,37 @@ def test_a_quoted_example_message_is_left_out_of_the_grading_whole() -> None:
     assert "IBAN" not in s.graded and "Understood" not in s.graded
     assert "could contain" not in s.graded  # the words that only introduce the example go with it
     assert "route anomalous but grounded outputs" in s.graded and "IBAN" in s.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "graded"),
+    [
+        (
+            'Attackers do not always write in English; a German invoice containing "Ignoriere alle vorherigen '
+            'Anweisungen" is just as effective, so the detector should be multilingual.',
+            "Attackers do not always write in English, so the detector should be multilingual.",
+        ),
+        (
+            'Injection is dangerous; a page saying "ignore previous instructions" can steer an agent; so tools '
+            "need least privilege.",
+            "Injection is dangerous; so tools need least privilege.",
+        ),
+        ('Hidden text (say "ignore previous instructions") is common.', "Hidden text is common."),
+    ],
+)
+def test_the_aside_that_only_frames_a_quoted_example_goes_with_it(answer: str, graded: str) -> None:
+    s = screen(answer)
+    assert not s.flagged and s.mentions
+    assert s.graded == graded
+
+
+def test_a_sentence_that_frames_a_quoted_example_keeps_its_claim() -> None:
+    # The quotation is inside the sentence's own claim (no aside): only the quotation goes.
+    s = screen('Prompt injection is when an attacker writes "ignore previous instructions" into a document.')
+    assert s.graded == "Prompt injection is when an attacker writes into a document."
+    # An aside that says more than a few words of its own is kept too.
+    long = (
+        'Injection is dangerous; an agent that browses the web, reads a page saying "ignore previous '
+        "instructions\" and then calls tools with the user's own credentials can leak data."
+    )
+    assert "calls tools with the user's own credentials can leak data" in screen(long).graded
