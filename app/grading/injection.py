@@ -34,9 +34,11 @@ import codecs
 import re
 import unicodedata
 import urllib.parse
+from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from itertools import accumulate
 
 from confusable_homoglyphs import confusables
 
@@ -544,13 +546,35 @@ _SPANS = tuple(
 )
 
 
-def _quote_spans(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=1024)
+def _quote_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """The quotations of ``text``, sorted: each kind of quotation mark in turn, a quotation that
+    starts inside an earlier one left out. (Linear in the number of quotations per kind, with a
+    binary search: a text of a thousand quotations once took seconds.)"""
     spans: list[tuple[int, int]] = []
     for pattern in _QUOTE_PAIRS:
+        starts = [a for a, _ in spans]
+        reach = list(accumulate((b for _, b in spans), max))  # the furthest end among spans[: i + 1]
+        fresh = []
         for m in pattern.finditer(text):
-            if not any(s <= m.start() < e for s, e in spans):
-                spans.append((m.start(), m.end()))
-    return sorted(spans)
+            i = bisect_right(starts, m.start()) - 1
+            if i < 0 or reach[i] <= m.start():
+                fresh.append((m.start(), m.end()))
+        spans = sorted(spans + fresh)
+    return tuple(spans)
+
+
+def _outside_quotes(text: str) -> str:
+    """``text`` with each run of quotations replaced by one space."""
+    parts, last = [], 0
+    for s, e in _quote_spans(text):
+        if e <= last:
+            continue
+        parts.append(text[last : max(s, last)])
+        parts.append(" ")
+        last = e
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 _BOUNDARY = re.compile(
@@ -564,9 +588,13 @@ def _sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[t
     quotes = _quote_spans(text[start:end])
     spans = []
     begin = start
+    q, reach = 0, 0  # the cuts come in order: one walk over the quotations, the furthest end so far
     for m in _BOUNDARY.finditer(text[start:end]):
         cut = m.start()
-        if any(s < cut < e for s, e in quotes):
+        while q < len(quotes) and quotes[q][0] < cut:
+            reach = max(reach, quotes[q][1])
+            q += 1
+        if reach > cut:  # inside a quotation
             continue
         if text[begin : start + cut].strip():
             spans.append((begin, start + cut))
@@ -769,6 +797,10 @@ def _lead_frames(lead: str) -> bool:
     return bool(_LEAD_FRAME.search(tail))
 
 
+_FRAME_REACH = 300
+"""How far before an instruction its reporting frame is looked for (in characters)."""
+
+
 def _is_mention(unit: str, hit: _Hit, lead: str = "") -> bool:
     """Whether the instruction in ``unit`` is quoted or reported as subject matter (``lead``:
     the text before the unit, which may introduce it: "Test cases such as:\n- '...'")."""
@@ -780,24 +812,34 @@ def _is_mention(unit: str, hit: _Hit, lead: str = "") -> bool:
         None,
     )
     if inside is not None:
-        if re.search(r"\]\([^)\s]*\s*$", unit[: inside[0]]):
+        if re.search(r"\]\([^)\s]*\s*$", unit[max(0, inside[0] - _FRAME_REACH) : inside[0]]):
             return False  # a markdown link's title is hidden text, not a quotation
-        outside = unit
-        for qs, qe in sorted(_quote_spans(unit), reverse=True):  # every quotation, not just this one
-            outside = outside[:qs] + " " + outside[qe:]
-        outside = _URL.sub(" ", outside)
-        if re.fullmatch(r"\W*", outside):
+        bare, framed, instructs = _around_quotes(unit)
+        if bare:
             return _lead_frames(lead)  # a bare quotation: an example only if introduced as one
-        return bool(_FRAME.search(outside) or _lead_frames(lead)) and not _classify(outside, decode=False)
+        return (framed or _lead_frames(lead)) and not instructs
     if hit.kind is Kind.address:
         return False  # a message addressed to the grader is never reported speech
     # "like </document><instructions>...", "like {\"score\": 5}"
-    before = re.sub(r"(?:<[^<>]*>\s*|[{\[\x22\x27`]\s*)+$", "", unit[: hit.start])
+    # What frames a hit is read in the characters just before it (a bounded window: these
+    # patterns end at the hit, and a unit of thousands of hits must not be re-read per hit).
+    before = unit[max(0, hit.start - _FRAME_REACH) : hit.start]
+    before = re.sub(r"(?:<[^<>]*>\s*|[{\[\x22\x27`]\s*)+$", "", before)
     if _ING_START.match(unit[hit.start :]) or _REPORTED.search(before) or _THIRD_PARTY.search(before):
         return not _addresses_grader(before) and not _DEMAND.search(before)
     # An unquoted example on its own line ("a PDF containing:\nSystem: new instructions ..."),
     # unless it demands a score: an example never needs to ask for one.
     return not before.strip() and _lead_frames(lead) and not _DEMAND.search(unit)
+
+
+@lru_cache(maxsize=256)
+def _around_quotes(unit: str) -> tuple[bool, bool, bool]:
+    """What ``unit`` says outside all its quotations (and links): nothing at all, a reporting
+    frame, an instruction of its own. The same for every hit in the unit, so read once."""
+    outside = _URL.sub(" ", _outside_quotes(unit))
+    if re.fullmatch(r"\W*", outside):
+        return True, False, False
+    return False, bool(_FRAME.search(outside)), _classify(outside, decode=False) is not None
 
 
 def _paragraph_joins(text: str) -> list[tuple[int, int]]:
