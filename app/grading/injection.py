@@ -859,7 +859,8 @@ def _short_line_runs(text: str) -> list[tuple[int, int]]:
     """Runs of three or more consecutive short lines (a sentence cut into pieces)."""
     runs, start, count, pos = [], None, 0, 0
     for line in text.splitlines(keepends=True):
-        short = 0 < len(line.strip()) <= 24
+        # A line of spaces alone inside a run is the space between words written a letter per line.
+        short = 0 < len(line.strip()) <= 24 or (count > 0 and line.strip(" \t") == "\n" and line != "\n")
         if short:
             start = pos if start is None else start
             count += 1
@@ -886,7 +887,8 @@ def _squashed_hit(segment: str) -> bool:
     or as one word per line."""
     squashed = re.sub(r"-?[ \t]*\n[ \t]*", "", segment.strip())
     spaced = _join_letters(re.sub(r"\s*\n\s*", " ", segment.strip()))
-    return bool(_classify(squashed, decode=False) or _classify(spaced, decode=False))
+    lettered = segment.strip().replace("\n", "")  # one letter per line, a line of spaces between words
+    return any(_classify(t, decode=False) for t in (squashed, spaced, lettered))
 
 
 def _brackets_around(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int] | None:
