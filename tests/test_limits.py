@@ -171,6 +171,17 @@ def test_the_api_documents_the_errors_it_sends(client: TestClient) -> None:
     assert invalid["detail"]["type"] == "string" and "errors" in invalid  # what the 422 handler sends
 
 
+def test_the_api_says_where_a_token_is_optional(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    # Grading needs a token only when grade_api_token is set: the spec offers "no token" beside it.
+    assert {} in spec["paths"]["/api/grade"]["post"]["security"]
+    assert (
+        client.post("/api/grade", json={"question": "q?", "reference_answer": "r.", "answer": "a"}).status_code == 200
+    )
+    # The reviewer's routes always need theirs.
+    assert {} not in spec["paths"]["/api/review/turns"]["get"]["security"]
+
+
 def test_docs_work_offline(client: TestClient) -> None:
     page = client.get("/docs")
     assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
