@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters other than tab, newline and carriage return (NUL included)."""
+PLAIN_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""The same rule for the OpenAPI schema, so clients (and fuzzers) know it; the check itself is
+:func:`check_text`, whose message names the field."""
+PLAIN_SCHEMA = Field(json_schema_extra={"pattern": PLAIN_PATTERN})
 
 QUESTION_MAX = 4000
 REFERENCE_MAX = 8000
@@ -39,11 +43,15 @@ def _plain(value: str) -> str:
     return check_text(value, "the text")
 
 
-PlainName = Annotated[str, StringConstraints(max_length=NAME_MAX), AfterValidator(_plain)]
-PlainKey = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX), AfterValidator(_plain)]
-RubricItem = Annotated[str, StringConstraints(max_length=RUBRIC_ITEM_MAX), AfterValidator(_plain)]
-Question = Annotated[str, StringConstraints(min_length=1, max_length=QUESTION_MAX), AfterValidator(_plain)]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=REFERENCE_MAX), AfterValidator(_plain)]
+PlainName = Annotated[str, StringConstraints(max_length=NAME_MAX), AfterValidator(_plain), PLAIN_SCHEMA]
+PlainKey = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX), AfterValidator(_plain), PLAIN_SCHEMA]
+RubricItem = Annotated[str, StringConstraints(max_length=RUBRIC_ITEM_MAX), AfterValidator(_plain), PLAIN_SCHEMA]
+Question = Annotated[
+    str, StringConstraints(min_length=1, max_length=QUESTION_MAX), AfterValidator(_plain), PLAIN_SCHEMA
+]
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=REFERENCE_MAX), AfterValidator(_plain), PLAIN_SCHEMA
+]
 ID_RE = re.compile(r"[0-9a-f]{32}")
 """What every id the service hands out looks like (a uuid4 in hex)."""
 

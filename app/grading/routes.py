@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
@@ -12,7 +13,7 @@ from app.errors import API_ERRORS, InvalidInput, RateLimited, Unauthorized
 from app.grading.deps import GradeGateDep, GraderDep
 from app.grading.schemas import GradeInput, GradeResult, RubricPoint
 from app.limits import TooManyRequests
-from app.text import RUBRIC_ITEMS_MAX, Question, Reference, RubricItem, check_text
+from app.text import PLAIN_SCHEMA, RUBRIC_ITEMS_MAX, Question, Reference, RubricItem, check_text
 
 router = APIRouter(prefix="/api", tags=["grading"], responses=API_ERRORS)
 
@@ -28,7 +29,7 @@ class GradeRequest(BaseModel):
         max_length=RUBRIC_ITEMS_MAX,
         description="Key points; derived from the reference answer when absent.",
     )
-    answer: str
+    answer: Annotated[str, PLAIN_SCHEMA]
 
     @field_validator("answer")
     @classmethod

@@ -9,13 +9,13 @@ with ``track``, ``topics``, ``difficulty``, ``num_questions`` and ``mode``; the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from app.grading.schemas import GradeResult
 from app.statuses import SessionMode, SessionStatus, TurnGradingStatus, TurnStatus
-from app.text import PlainKey, PlainName, check_text
+from app.text import PLAIN_SCHEMA, PlainKey, PlainName, check_text
 
 DifficultyChoice = Literal["easy", "medium", "hard", "adaptive"]
 
@@ -63,7 +63,7 @@ class SessionStarted(BaseModel):
 
 class AnswerIn(BaseModel):
     turn_id: PlainKey
-    answer: str
+    answer: Annotated[str, PLAIN_SCHEMA]
     idempotency_key: PlainKey | None = None
 
     @field_validator("answer")
