@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from functools import lru_cache
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     embedding_bf16: bool | None = None
     """Run the embedding model in bfloat16 (faster on CPUs with native bf16; see
     ``Encoder.bf16`` for the measured figures). Empty means: on where the CPU supports it."""
+    embedding_backend: Literal["auto", "onnx", "torch"] = "auto"
+    """What runs the embedding model: ``onnx`` (ONNX Runtime, float32, exported once from the
+    weights into the cache folder), ``torch`` (PyTorch), or ``auto``: PyTorch in bfloat16 on a
+    CPU with native bf16, ONNX Runtime elsewhere (one answer in about half the time of PyTorch
+    float32; see ``app.grading.embedding``), PyTorch if ONNX Runtime does not load."""
     embedding_batch_window_ms: float = Field(default=2.0, ge=0, le=100)
     embedding_max_batch: int = Field(default=16, ge=1, le=256)
     """Answers graded in one model call at most. Small batches keep waits even under load

@@ -134,6 +134,7 @@ def build_grader(
                 settings.cache_dir,
                 bf16=settings.embedding_bf16,
                 threads=settings.embedding_threads,
+                backend=settings.embedding_backend,
             )
         )
     batcher = MicroBatcher(

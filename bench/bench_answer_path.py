@@ -126,7 +126,9 @@ def raw_grader(n: int = 96) -> dict[str, float]:
 
     bank, _ = load_bank(bank_folders())
     settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()))
-    grader = EmbeddingGrader(Encoder(settings.embedding_model, None, bf16=settings.embedding_bf16))
+    grader = EmbeddingGrader(
+        Encoder(settings.embedding_model, None, bf16=settings.embedding_bf16, backend=settings.embedding_backend)
+    )
     questions = list(bank.questions.values())
     items = []
     for i in range(n):

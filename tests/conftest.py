@@ -118,7 +118,15 @@ def embedding_grader(test_settings: Settings) -> EmbeddingGrader:
     from app.grading.embedding_grader import EmbeddingGrader
 
     s = test_settings
-    return EmbeddingGrader(Encoder(s.embedding_model, s.cache_dir, bf16=s.embedding_bf16, threads=s.embedding_threads))
+    return EmbeddingGrader(
+        Encoder(
+            s.embedding_model,
+            s.cache_dir,
+            bf16=s.embedding_bf16,
+            threads=s.embedding_threads,
+            backend=s.embedding_backend,
+        )
+    )
 
 
 @pytest.fixture(scope="session")

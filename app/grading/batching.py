@@ -32,9 +32,7 @@ _Pending = tuple[GradeInput, "asyncio.Future[EmbeddingEvidence]"]
 class MicroBatcher:
     """Groups concurrent :meth:`grade` calls into :meth:`EmbeddingGrader.grade_batch` calls."""
 
-    def __init__(
-        self, grader: EmbeddingGrader, window_ms: float = 2.0, max_batch: int = 64
-    ) -> None:
+    def __init__(self, grader: EmbeddingGrader, window_ms: float = 2.0, max_batch: int = 64) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.grader = grader
@@ -50,9 +48,7 @@ class MicroBatcher:
     async def grade(self, item: GradeInput) -> EmbeddingEvidence:
         """Grade one item, batched with whatever other requests arrive together."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._queue is None or self._worker is None or (
-            self._worker.done()
-        ):
+        if self._loop is not loop or self._queue is None or self._worker is None or (self._worker.done()):
             # First use, or a new event loop (tests, CLI runs): start a fresh worker.
             self._loop = loop
             self._queue = asyncio.Queue()
@@ -77,9 +73,7 @@ class MicroBatcher:
                     self.executor, self.grader.grade_batch, [item for item, _ in live]
                 )
                 if len(results) != len(live):
-                    raise RuntimeError(
-                        f"grade_batch returned {len(results)} results for {len(live)} items"
-                    )
+                    raise RuntimeError(f"grade_batch returned {len(results)} results for {len(live)} items")
             except asyncio.CancelledError:
                 for _, fut in live:
                     if not fut.done():

@@ -312,11 +312,7 @@ class Calibration:
         # which the clipping to the training range leaves unchanged).
         check = X[: min(len(X), 50)]
         ours = np.array(
-            [
-                calibration.gbm_init
-                + calibration.gbm_learning_rate * sum(t.predict(x) for t in trees)
-                for x in check
-            ]
+            [calibration.gbm_init + calibration.gbm_learning_rate * sum(t.predict(x) for t in trees) for x in check]
         )
         if not np.allclose(ours, gbm.predict(check), atol=1e-6):
             raise RuntimeError("exported boosted trees disagree with scikit-learn")

@@ -35,10 +35,7 @@ def _clauses(sentence: str) -> list[str]:
 def _merge_small(pieces: list[str]) -> list[str]:
     out: list[str] = []
     for piece in pieces:
-        if out and (
-            len(content_words(piece)) < _MIN_POINT_WORDS
-            or len(content_words(out[-1])) < _MIN_POINT_WORDS
-        ):
+        if out and (len(content_words(piece)) < _MIN_POINT_WORDS or len(content_words(out[-1])) < _MIN_POINT_WORDS):
             out[-1] = f"{out[-1]} {piece}"
         else:
             out.append(piece)
@@ -56,13 +53,7 @@ def derive_points(reference_answer: str, max_points: int = 6) -> list[RubricPoin
         pieces.extend(_clauses(sentence))
     pieces = _merge_small([p for p in pieces if p]) or [text]
     while len(pieces) > max_points:
-        sizes = [
-            len(content_words(pieces[i])) + len(content_words(pieces[i + 1]))
-            for i in range(len(pieces) - 1)
-        ]
+        sizes = [len(content_words(pieces[i])) + len(content_words(pieces[i + 1])) for i in range(len(pieces) - 1)]
         i = sizes.index(min(sizes))
         pieces[i : i + 2] = [f"{pieces[i]} {pieces[i + 1]}"]
-    return [
-        RubricPoint(id=f"d{i + 1}", text=piece, weight=1.0, essential=(i == 0))
-        for i, piece in enumerate(pieces)
-    ]
+    return [RubricPoint(id=f"d{i + 1}", text=piece, weight=1.0, essential=(i == 0)) for i, piece in enumerate(pieces)]

@@ -113,9 +113,7 @@ class AnswerSpans:
             bounds=bounds,
         )
 
-    def shortest(
-        self, model: PairModel, claims: Sequence[PairText], i: int, asked: np.ndarray, floor: float
-    ) -> int:
+    def shortest(self, model: PairModel, claims: Sequence[PairText], i: int, asked: np.ndarray, floor: float) -> int:
         """The span to quote for a verdict read on span ``i``: the sentence inside it that
         states one of ``claims`` with a probability of at least ``floor`` (the best such), or
         ``i`` itself when no single sentence does (the claim needs the whole window)."""

@@ -108,17 +108,11 @@ class Sweeper:
         )
         if exclude:
             query = query.where(Turn.id.not_in(list(exclude)))
-        query = (
-            query.order_by(Turn.answered_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Turn)
-        )
+        query = query.order_by(Turn.answered_at).limit(limit).with_for_update(skip_locked=True, of=Turn)
         ids = list(db.scalars(query))
         if ids:
             db.execute(
-                update(Turn)
-                .where(Turn.id.in_(ids))
-                .values(claimed_by=self.runtime.instance_id, claimed_at=utcnow())
+                update(Turn).where(Turn.id.in_(ids)).values(claimed_by=self.runtime.instance_id, claimed_at=utcnow())
             )
         db.commit()
         return ids
@@ -146,7 +140,10 @@ class Sweeper:
         if counts.total or counts.failed:
             log.info(
                 "sweeper: %d ungraded, %d judge-pending, %d stuck sessions done; %d failed",
-                counts.ungraded, counts.judge_pending, counts.stuck, counts.failed,
+                counts.ungraded,
+                counts.judge_pending,
+                counts.stuck,
+                counts.failed,
             )
         return counts
 

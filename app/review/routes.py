@@ -29,9 +29,7 @@ def list_turns(
     limit: Annotated[int, Query(ge=1, le=500, description="How many turns at most.")] = 100,
 ) -> list[ReviewTurn]:
     """Answered turns, newest first, filtered by flag, grading status or topic."""
-    turns = service.list_turns(
-        db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=limit
-    )
+    turns = service.list_turns(db, flagged=flagged, grading_status=grading_status, topic=topic, flag=flag, limit=limit)
     return [service.review_turn(db, t) for t in turns]
 
 

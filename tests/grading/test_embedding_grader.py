@@ -60,8 +60,8 @@ def test_every_encoder_of_the_run_shares_one_loaded_model(grader: EmbeddingGrade
     folder) reuse the model the session loaded: one load per run (tests/conftest.py)."""
     from app.grading import embedding
 
-    fresh = Encoder(cache_dir=tmp_path, bf16=not grader.encoder.bf16)
-    assert fresh._model is grader.encoder._model and fresh.bf16 != grader.encoder.bf16
+    fresh = Encoder(cache_dir=tmp_path, backend="torch", bf16=True)
+    assert fresh._model is grader.encoder._model and fresh.bf16 and fresh.backend == "torch"
     assert embedding._load_model.cache_info().currsize == 1  # type: ignore[attr-defined]
     fresh.close()
 
@@ -244,12 +244,46 @@ def test_padding_and_gibberish_do_not_raise_the_score(grader: EmbeddingGrader) -
 
 def test_bf16_and_float32_embeddings_agree() -> None:
     texts = ["Canary releases send a small share of traffic to the new model.", "Data drift is a change in the inputs."]
-    fp32, bf16 = Encoder(bf16=False), Encoder(bf16=True)
+    fp32, bf16 = Encoder(backend="torch", bf16=False), Encoder(backend="torch", bf16=True)
     assert not fp32.bf16 and bf16.bf16
     cos = (fp32.encode(texts) * bf16.encode(texts)).sum(axis=1)
     assert cos.min() > 0.999
     tok = (fp32.encode_tokens(texts)[0].embedding * bf16.encode_tokens(texts)[0].embedding).sum()
     assert tok > 0.999
+
+
+def test_onnx_runtime_and_pytorch_give_the_same_vectors(tmp_path: Path) -> None:
+    texts = [
+        "Canary releases send a small share of traffic to the new model.",
+        "Drift.",
+        "A long answer that the encoder must split into segments. " * 40,
+    ]
+    onnx, torch = Encoder(backend="onnx", cache_dir=tmp_path), Encoder(backend="torch", bf16=False)
+    assert onnx.backend == "onnx" and not onnx.bf16
+    assert ((onnx.encode(texts) * torch.encode(texts)).sum(axis=1) > 0.99999).all()
+    for a, b in zip(onnx.encode_tokens(texts), torch.encode_tokens(texts), strict=True):
+        assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.word_index, b.word_index)
+        cos = (
+            (a.vectors * b.vectors).sum(axis=1) / np.linalg.norm(a.vectors, axis=1) / np.linalg.norm(b.vectors, axis=1)
+        )
+        assert cos.min() > 0.9999 and float(a.embedding @ b.embedding) > 0.99999
+
+
+def test_without_onnx_runtime_the_encoder_falls_back_to_pytorch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.grading import embedding
+
+    def unavailable(*args: object) -> None:
+        raise ImportError("No module named 'onnxruntime'")
+
+    monkeypatch.setattr(embedding, "onnx_transformer", unavailable)
+    with caplog.at_level("WARNING"):
+        enc = Encoder(bf16=False)  # "auto" on a CPU without bf16: ONNX Runtime, were it there
+    assert enc.backend == "torch" and "runs in PyTorch" in caplog.text
+    assert enc.encode(["still works"]).shape == (1, enc.dim)
+    with pytest.raises(ImportError):
+        Encoder(backend="onnx")  # asked for by name: no silent fallback
 
 
 def test_after_a_preload_an_answer_costs_one_model_call(grader: EmbeddingGrader) -> None:

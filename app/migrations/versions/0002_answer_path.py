@@ -34,17 +34,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_turns_judge_pending"), ["judge_pending"], unique=False)
     # Turns scored without the judge they should have had (before this revision they were
     # only recognisable by their flags) are marked, so the sweeper and `regrade` find them.
-    turns = sa.table("turns", sa.column("judge_pending", sa.Boolean()), sa.column("grading_status", sa.String()),
-                     sa.column("grading", sa.JSON()))
+    turns = sa.table(
+        "turns",
+        sa.column("judge_pending", sa.Boolean()),
+        sa.column("grading_status", sa.String()),
+        sa.column("grading", sa.JSON()),
+    )
     bind = op.get_bind()
-    rows = bind.execute(sa.select(sa.text("id"), turns.c.grading).select_from(turns)
-                        .where(turns.c.grading_status == "embedding_only")).all()
-    failed = [r[0] for r in rows if any(str(f).startswith("judge_") and f != "judge_disagreement"
-                                        for f in ((r[1] or {}).get("flags") or []))]
+    rows = bind.execute(
+        sa.select(sa.text("id"), turns.c.grading).select_from(turns).where(turns.c.grading_status == "embedding_only")
+    ).all()
+    failed = [
+        r[0]
+        for r in rows
+        if any(str(f).startswith("judge_") and f != "judge_disagreement" for f in ((r[1] or {}).get("flags") or []))
+    ]
     for start in range(0, len(failed), 500):
-        bind.execute(sa.text("UPDATE turns SET judge_pending = :t WHERE id IN :ids")
-                     .bindparams(sa.bindparam("ids", expanding=True)),
-                     {"t": True, "ids": failed[start:start + 500]})
+        bind.execute(
+            sa.text("UPDATE turns SET judge_pending = :t WHERE id IN :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"t": True, "ids": failed[start : start + 500]},
+        )
 
 
 def downgrade() -> None:
