@@ -27,7 +27,7 @@ from app.bank.loader import Bank
 from app.config import Settings
 from app.context import AppContext
 from app.db import instances
-from app.db.base import utcnow
+from app.db.base import begin_write, utcnow
 from app.db.instances import AppInstance
 from app.grading.audit import DatabaseAudit
 from app.grading.judge import Judge
@@ -226,6 +226,9 @@ def _leave_as_a_crash_would(live: Live, session_id: str, answer: str, owner: str
     """The state a process killed while grading leaves: the answer kept, ungraded, claimed
     by that process, and no next question."""
     with live.db() as db:
+        # A writer's transaction, like the app's own: the live server's sweeper writes meanwhile,
+        # and on SQLite a deferred transaction that read first is refused the write lock.
+        begin_write(db)
         turn = db.scalars(select(Turn).where(Turn.session_id == session_id, Turn.status == "asked")).one()
         turn.status, turn.answer_text, turn.grading_status = "answered", answer, "ungraded"
         turn.answered_at = turn.claimed_at = utcnow()
@@ -241,6 +244,7 @@ async def test_the_next_request_resumes_a_session_its_dead_grader_left_stuck(liv
         url = f"/api/sessions/{s['session_id']}"
         # A live process (beating) still owns the answer: nobody takes it from it.
         with live.db() as db:
+            begin_write(db)
             instances.register(db, "other-live-process", "server")
             db.commit()
         turn_id = _leave_as_a_crash_would(live, s["session_id"], answer_of(bank, s["question"]), "other-live-process")
@@ -248,6 +252,7 @@ async def test_the_next_request_resumes_a_session_its_dead_grader_left_stuck(liv
         assert r.status_code == 200 and r.json()["current_question"] is None
         # It stops beating (killed): the next request grades the answer and asks the next question.
         with live.db() as db:
+            begin_write(db)
             row = db.get(AppInstance, "other-live-process")
             assert row is not None
             row.heartbeat_at = utcnow() - timedelta(seconds=instances.DEAD_AFTER_S + 1)
