@@ -243,3 +243,24 @@ def test_an_instruction_written_one_letter_per_line_is_found() -> None:
     s = screen(f"Overfitting is memorising noise.\n{spelled}")
     assert s.flagged and Disguise.split_lines in s.disguises
     assert s.graded == "Overfitting is memorising noise."
+
+
+def test_the_quick_check_before_a_re_reading_never_skips_an_instruction() -> None:
+    """``_may_instruct`` must hold wherever the patterns find an instruction: checked on every
+    sentence of the injection sets (each disguise, undone), read as they are and backwards."""
+    import json
+    from pathlib import Path
+
+    from app.grading.injection import _classify, _may_instruct, _sentence_spans
+
+    folder = Path(__file__).resolve().parents[2] / "evals" / "datasets"
+    found = 0
+    for path in folder.glob("injection-*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            text = normalise(json.loads(line)["answer"])[0]
+            for s, e in _sentence_spans(text):
+                for unit in (text[s:e], text[s:e][::-1]):
+                    if _classify(unit, decode=False, foreign=False) is not None:
+                        found += 1
+                        assert _may_instruct(unit), unit
+    assert found > 150  # the check was exercised
