@@ -128,15 +128,7 @@ def build_grader(
     from app.grading.embedding import Encoder
 
     if embedding is None:
-        embedding = EmbeddingGrader(
-            Encoder(
-                settings.embedding_model,
-                settings.cache_dir,
-                bf16=settings.embedding_bf16,
-                threads=settings.embedding_threads,
-                backend=settings.embedding_backend,
-            )
-        )
+        embedding = EmbeddingGrader(Encoder.from_settings(settings))
     batcher = MicroBatcher(
         embedding, window_ms=settings.embedding_batch_window_ms, max_batch=settings.embedding_max_batch
     )

@@ -42,14 +42,7 @@ def _embedding(settings: Settings) -> EmbeddingGrader:
     from app.grading.embedding import Encoder
     from app.grading.embedding_grader import EmbeddingGrader
 
-    return EmbeddingGrader(
-        Encoder(
-            settings.embedding_model,
-            settings.cache_dir,
-            bf16=settings.embedding_bf16,
-            backend=settings.embedding_backend,
-        )
-    )
+    return EmbeddingGrader(Encoder.from_settings(settings))
 
 
 # ------------------------------------------------------------------------------ commands

@@ -117,16 +117,7 @@ def embedding_grader(test_settings: Settings) -> EmbeddingGrader:
     from app.grading.embedding import Encoder
     from app.grading.embedding_grader import EmbeddingGrader
 
-    s = test_settings
-    return EmbeddingGrader(
-        Encoder(
-            s.embedding_model,
-            s.cache_dir,
-            bf16=s.embedding_bf16,
-            threads=s.embedding_threads,
-            backend=s.embedding_backend,
-        )
-    )
+    return EmbeddingGrader(Encoder.from_settings(test_settings))
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,14 @@ import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from app.grading.kv_cache import KVCache
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +305,17 @@ class Encoder:
         )
         self._tokens: KVCache[TokenEmbeddings] = KVCache(
             path, "tokens", encode=TokenEmbeddings.to_bytes, decode=self._tokens_from, max_items=_TOKEN_CACHE_MAX
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Encoder:
+        """The encoder the settings describe (model, cache folder, bf16, threads, backend)."""
+        return cls(
+            settings.embedding_model,
+            settings.cache_dir,
+            bf16=settings.embedding_bf16,
+            threads=settings.embedding_threads,
+            backend=settings.embedding_backend,
         )
 
     # -- model calls -----------------------------------------------------------------------
