@@ -365,12 +365,8 @@ class Encoder:
             self.encode_calls += 1
             segments = self._segments(texts, max_len - 2)
             seg_texts = [texts[i][a:b] for i, a, b in segments]
-            if self._onnx is not None:
-                runs, seg_tok = self._onnx_forward(seg_texts)
-            else:
-                runs, seg_tok = self._torch_forward(seg_texts), None
-            if seg_tok is None:
-                seg_tok = tokenizer(seg_texts, return_offsets_mapping=True, truncation=True, max_length=max_len)
+            forward = self._onnx_forward if self._onnx is not None else self._torch_forward
+            runs, seg_tok = forward(seg_texts)
             special = set(tokenizer.all_special_tokens)
             seg_pieces = [tokenizer.convert_ids_to_tokens(ids) for ids in seg_tok["input_ids"]]
         parts: list[list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray]]] = [[] for _ in texts]
@@ -402,20 +398,28 @@ class Encoder:
             )
         return result
 
-    def _torch_forward(self, seg_texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _tokenized(self, texts: list[str]) -> Any:
+        """The tokenizer's ids and character offsets of ``texts``, truncated as the model reads them."""
+        return self._model.tokenizer(
+            texts, return_offsets_mapping=True, truncation=True, max_length=int(self._model.max_seq_length)
+        )
+
+    def _torch_forward(self, seg_texts: list[str]) -> tuple[list[tuple[np.ndarray, np.ndarray]], Any]:
         """Per text: the token vectors (special tokens included, padding not) and the model's
-        own sentence embedding, from PyTorch through sentence-transformers."""
+        own sentence embedding, from PyTorch through sentence-transformers; and the tokenizer's
+        output with offsets (:meth:`_tokenized`)."""
         with self._precision():
             outputs = self._model.encode(
                 seg_texts, output_value=None, batch_size=self.batch_size, show_progress_bar=False
             )
-        return [
+        runs = [
             (
                 out["token_embeddings"][: int(out["attention_mask"].sum())].float().numpy(),
                 out["sentence_embedding"].float().numpy(),
             )
             for out in outputs
         ]
+        return runs, self._tokenized(seg_texts)
 
     def _onnx_forward(self, seg_texts: list[str]) -> tuple[list[tuple[np.ndarray, np.ndarray]], Any]:
         """Like :meth:`_torch_forward`, in ONNX Runtime, with the tokenizer's output (offsets
@@ -423,12 +427,9 @@ class Encoder:
         and run ``batch_size`` at a time, padded to the longest of each batch; the sentence
         embedding is the model's pooling: the mean of all its token vectors, normalised."""
         assert self._onnx is not None
-        tokenizer = self._model.tokenizer
-        enc = tokenizer(
-            seg_texts, return_offsets_mapping=True, truncation=True, max_length=int(self._model.max_seq_length)
-        )
+        enc = self._tokenized(seg_texts)
         ids, types = enc["input_ids"], enc["token_type_ids"]
-        pad = int(tokenizer.pad_token_id or 0)
+        pad = int(self._model.tokenizer.pad_token_id or 0)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         runs: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0))] * len(ids)
         for start in range(0, len(order), self.batch_size):
